@@ -1,0 +1,118 @@
+"""Message bytes: everything shared by a variant's recipients is encoded once, per recipient only
+the substitution, two C-speed quoted-printable encodings and a few headers.
+
+Python's ``email`` package costs about 10 ms per 40 KB message (its QP encoder is pure Python);
+here ``binascii.b2a_qp`` does the encoding. The result is RFC 5322 / 2045 / 2046 conformant:
+CRLF line ends, no line over 76 octets in the bodies (RFC 5322 allows 998), header fields folded,
+non-ASCII in headers as RFC 2047 encoded words, multipart/alternative with the text part first
+(RFC 2046 5.1.4: the last part is the preferred one).
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+
+from newsletter.compose.personalize import Recipient, personalize
+from newsletter.compose.render import RenderedVariant
+
+CRLF = "\r\n"
+
+
+def encode_header(name: str, value: str) -> str:
+    """``Name: value`` folded at 78 columns (RFC 5322 2.1.1), with RFC 2047 encoded words when
+    the value is not ASCII."""
+    if value.isascii() and len(name) + len(value) < 76:
+        return f"{name}: {value}"
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    encoded = Header(value, charset, header_name=name).encode(linesep=CRLF)
+    return f"{name}: {encoded}"
+
+
+def encode_address(display_name: str | None, address: str) -> str:
+    return formataddr((display_name or "", address), charset="utf-8")
+
+
+def _qp(text: str) -> bytes:
+    body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", CRLF)
+    return binascii.b2a_qp(body.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """A variant ready for per-recipient assembly."""
+
+    head: bytes  # header fields common to every recipient, CRLF-terminated
+    boundary: str
+    html: str
+    text: str
+
+    @classmethod
+    def prepare(
+        cls,
+        variant: RenderedVariant,
+        *,
+        from_address: str,
+        list_id: str,
+        feedback_id: str,
+        subject: str | None = None,
+    ) -> MessageTemplate:
+        name, address = parseaddr(from_address)
+        # "=_" cannot occur in quoted-printable output, so this boundary never collides.
+        digest = hashlib.sha256(f"{variant.html}{variant.text}".encode()).hexdigest()[:24]
+        boundary = f"=_nl_{digest}"
+        head = CRLF.join(
+            [
+                f"From: {encode_address(name, address)}",
+                encode_header("Subject", subject if subject is not None else variant.subject),
+                f"List-Id: {list_id}",
+                f"Feedback-ID: {feedback_id}",
+                "MIME-Version: 1.0",
+                f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            ]
+        )
+        return cls((head + CRLF).encode("utf-8"), boundary, variant.html, variant.text)
+
+    def build(
+        self,
+        recipient: Recipient,
+        *,
+        to_name: str | None,
+        message_id: str,
+        date: datetime,
+        unsubscribe_mailto: str,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> bytes:
+        """The whole message for one recipient, as bytes ready for SMTP DATA."""
+        html, text = personalize(self.html, self.text, recipient)
+        # RFC 2369 List-Unsubscribe with both an https and a mailto URI, and RFC 8058's
+        # List-Unsubscribe-Post so that mail clients can unsubscribe with one POST.
+        headers = [
+            # formataddr already RFC 2047-encodes a non-ASCII name; the field stays ASCII.
+            f"To: {encode_address(to_name, recipient.email)}",
+            f"Date: {format_datetime(date)}",
+            f"Message-ID: {message_id}",
+            f"List-Unsubscribe: <{recipient.unsubscribe_url}>,{CRLF} <mailto:{unsubscribe_mailto}"
+            f"?subject=unsubscribe>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            *(encode_header(k, v) for k, v in extra_headers),
+        ]
+        b = self.boundary
+        part_head = (
+            "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+        )
+        return b"".join(
+            [
+                self.head,
+                (CRLF.join(headers) + CRLF + CRLF).encode("utf-8"),
+                f"--{b}{CRLF}{part_head.format('plain')}{CRLF}{CRLF}".encode(),
+                _qp(text),
+                f"{CRLF}--{b}{CRLF}{part_head.format('html')}{CRLF}{CRLF}".encode(),
+                _qp(html),
+                f"{CRLF}--{b}--{CRLF}".encode(),
+            ]
+        )

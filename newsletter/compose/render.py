@@ -1,0 +1,113 @@
+"""Rendering one issue variant: Jinja2 for HTML and text, premailer to inline the CSS, once.
+
+Two environments: the HTML one autoescapes every template (``select_autoescape`` would not match
+``.html.j2`` names, so autoescape is simply on), the text one never escapes. Links and images
+pass through ``safe_url``, which lets only ``https:`` (and, for local previews, ``http:``) through.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+import premailer
+
+from newsletter.compose.colors import Band, band_for, readable_text
+from newsletter.compose.content import Branding, IssueContent
+from newsletter.compose.personalize import PLACEHOLDERS
+
+SECTION_TITLES = (("new", "New this week"), ("trending", "Trending"))
+
+
+def templates_dir() -> Path:
+    """``templates/`` of the source tree, or the copy shipped inside the installed package."""
+    shipped = Path(str(files("newsletter"))) / "templates"
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def safe_url(value: object) -> str:
+    """The URL if it is an absolute http(s) URL, else "" (no javascript:, data: or relative)."""
+    text = str(value or "").strip()
+    parts = urlsplit(text)
+    return text if parts.scheme in ("https", "http") and parts.netloc else ""
+
+
+def _day(value: date | datetime) -> str:
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+def _band(score_norm: float | None) -> Band:
+    return band_for(score_norm if score_norm is not None else 0.0)
+
+
+def _environment(root: Path, *, html: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        # The text environment must not escape: its output is text/plain, not HTML.
+        autoescape=html,  # noqa: S701
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=not html,
+        lstrip_blocks=not html,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(safe_url=safe_url, day=_day, band=_band)
+    return env
+
+
+@lru_cache(maxsize=4)
+def environments(root: Path | None = None) -> tuple[jinja2.Environment, jinja2.Environment]:
+    """(html, text) environments over ``root`` (default: :func:`templates_dir`)."""
+    root = root or templates_dir()
+    return _environment(root, html=True), _environment(root, html=False)
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    mask: int
+    subject: str
+    html: str  # inlined, with per-recipient placeholders
+    text: str
+
+
+def inline_css(html: str) -> str:
+    """Move ``<style>`` rules into ``style`` attributes (premailer), without network access."""
+    inliner = premailer.Premailer(
+        html,
+        remove_classes=False,
+        disable_validation=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+        keep_style_tags=False,
+    )
+    out: str = inliner.transform(pretty_print=False)
+    if not out.lstrip().lower().startswith("<!doctype"):
+        out = "<!DOCTYPE html>\n" + out
+    return out
+
+
+def render_variant(
+    content: IssueContent, mask: int, brand: Branding, root: Path | None = None
+) -> RenderedVariant:
+    """Render and inline the variant of ``content`` for category ``mask``."""
+    html_env, text_env = environments(root)
+    view = content.for_mask(mask)
+    context = {
+        "issue": view,
+        "subject": view.subject,
+        "preheader": view.preheader,
+        "sections": [(title, getattr(view, key)) for key, title in SECTION_TITLES],
+        "brand": brand,
+        "button_text": readable_text(brand.accent_color),
+        "ph": PLACEHOLDERS,
+    }
+    html = inline_css(html_env.get_template("email/issue.html.j2").render(context))
+    text = text_env.get_template("email/issue.txt.j2").render(context)
+    return RenderedVariant(mask, view.subject, html, text)

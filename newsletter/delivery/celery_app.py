@@ -1,0 +1,48 @@
+"""The Celery application: settings chosen deliberately (README, "Workers").
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a batch whose worker dies is redelivered.
+  Safe because the batch task is idempotent: it claims rows by state in the database, and rows
+  already sent are never claimed again.
+- ``worker_prefetch_multiplier = 1``: a worker holds one batch at a time, so a slow worker does
+  not sit on batches others could send.
+- ``visibility_timeout`` (Redis): how long an unacknowledged task stays invisible before Redis
+  hands it to another worker. It must exceed the longest batch; it is set both for the broker
+  transport and for the result backend options, the two places kombu reads it.
+- results are ignored: the database is the record of what happened.
+- ``broker_connection_retry_on_startup`` explicit (Celery 6 changes its default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from newsletter.config import Settings
+
+VISIBILITY_TIMEOUT = 3600
+
+
+def create_celery(settings: Settings) -> Any:
+    app = Celery("newsletter", broker=settings.broker_url or "memory://", set_as_current=False)
+    transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport_options,
+        result_backend_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_default_queue="newsletter",
+        timezone="UTC",
+        enable_utc=True,
+    )
+    app.newsletter_settings = settings
+    from newsletter.delivery.tasks import register
+
+    register(app)
+    return app

@@ -1,0 +1,157 @@
+"""Fan-out: one delivery row per eligible recipient, created in bulk, and the variants they need.
+
+``start_send`` runs inside the caller's transaction: the ``INSERT ... SELECT`` of delivery rows,
+the rendering of each variant and the issue's move to ``sending`` commit together or not at all.
+Work is handed to workers only after that commit (``send_issue``), so a worker never looks for
+rows that do not exist yet (the Indico rule: queue after commit).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    CursorResult,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ColumnElement
+
+from newsletter.compose.content import Branding
+from newsletter.compose.render import render_variant
+from newsletter.config import Settings
+from newsletter.db import transaction
+from newsletter.delivery.dispatch import Dispatcher
+from newsletter.errors import WorkError
+from newsletter.issues import get_issue, load_content
+from newsletter.models import (
+    Delivery,
+    DeliveryState,
+    IssueStatus,
+    IssueVariant,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+from newsletter.sections import mask_of
+
+
+@dataclass(frozen=True)
+class FanoutResult:
+    issue_id: int
+    recipients: int  # delivery rows created by this call
+    variants: int
+    batches: int
+
+
+def message_id_prefix(week_key: str, issue_id: int) -> str:
+    return f"<nl.{week_key}.{issue_id}."
+
+
+def eligible_subscribers(issue_mask: int) -> ColumnElement[bool]:
+    """SQL condition: confirmed, not suppressed, and some card of the issue in their picks
+    (mask 0 means every section; cards in no section, "Other", reach only those)."""
+    return and_(
+        Subscriber.status == SubscriberStatus.CONFIRMED,
+        ~exists().where(Suppression.email_key == Subscriber.email_key),
+        or_(Subscriber.category_mask == 0, Subscriber.category_mask.op("&")(issue_mask) != 0),
+    )
+
+
+def start_send(session: Session, settings: Settings, issue_id: int, now: datetime) -> FanoutResult:
+    issue = get_issue(session, issue_id)
+    if issue.status not in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
+        raise WorkError(f"issue {issue_id} is {issue.status.value}; only a draft can be sent")
+    content = load_content(session, issue_id, settings.timezone)
+    if not content.cards:
+        raise WorkError(f"issue {issue_id} has no reviews left to send")
+    issue_mask = mask_of(c.category for c in content.cards)
+    variant = case(
+        (Subscriber.category_mask == 0, literal(0)),
+        else_=Subscriber.category_mask.op("&")(issue_mask),
+    )
+    message_id = (
+        literal(message_id_prefix(issue.week_key, issue.id))
+        + cast(Subscriber.id, String)
+        + literal(f"@{settings.mail_domain}>")
+    )
+    already = exists().where(Delivery.issue_id == issue.id, Delivery.subscriber_id == Subscriber.id)
+    rows = select(
+        literal(issue.id),
+        Subscriber.id,
+        variant,
+        literal(DeliveryState.QUEUED.value),
+        literal(0),
+        message_id,
+        literal(now, type_=Delivery.__table__.c.created_at.type),
+    ).where(eligible_subscribers(issue_mask), ~already)
+    inserted = session.execute(
+        insert(Delivery).from_select(
+            [
+                "issue_id",
+                "subscriber_id",
+                "variant_mask",
+                "state",
+                "attempts",
+                "message_id",
+                "created_at",
+            ],
+            rows,
+        )
+    )
+    created = inserted.rowcount if isinstance(inserted, CursorResult) else 0
+    masks = set(
+        session.scalars(
+            select(Delivery.variant_mask).where(Delivery.issue_id == issue.id).distinct()
+        )
+    )
+    brand = Branding.from_settings(settings)
+    for mask in sorted(masks):
+        rendered = render_variant(content, mask, brand)
+        session.merge(
+            IssueVariant(
+                issue_id=issue.id,
+                mask=mask,
+                version=issue.version,
+                subject=rendered.subject,
+                html=rendered.html,
+                text=rendered.text,
+                created_at=now,
+            )
+        )
+    issue.status = IssueStatus.SENDING
+    issue.updated_at = now
+    pending = (
+        session.scalar(
+            select(func.count()).where(
+                Delivery.issue_id == issue.id, Delivery.state == DeliveryState.QUEUED
+            )
+        )
+        or 0
+    )
+    return FanoutResult(issue.id, created, len(masks), math.ceil(pending / settings.batch_size))
+
+
+def send_issue(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    issue_id: int,
+    dispatcher: Dispatcher,
+    now: datetime,
+) -> FanoutResult:
+    """Create the deliveries of a draft, commit, then hand the batches to ``dispatcher``."""
+    with transaction(factory) as session:
+        result = start_send(session, settings, issue_id, now)
+    dispatcher.dispatch(result.issue_id, result.batches)
+    return result

@@ -1,0 +1,35 @@
+"""Where an issue's delivery stands: counts by state (the operator's view)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from newsletter.issues import get_issue
+from newsletter.models import Delivery, DeliveryState
+
+
+@dataclass(frozen=True)
+class Progress:
+    issue_id: int
+    week_key: str
+    status: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def issue_progress(session: Session, issue_id: int) -> Progress:
+    issue = get_issue(session, issue_id)
+    counts = {state.value: 0 for state in DeliveryState}
+    for state, count in session.execute(
+        select(Delivery.state, func.count())
+        .where(Delivery.issue_id == issue_id)
+        .group_by(Delivery.state)
+    ).tuples():
+        counts[state.value] = count
+    return Progress(issue.id, issue.week_key, issue.status.value, counts)

@@ -1,0 +1,312 @@
+"""Sending one batch: claim due rows, build each message from its variant, send, record.
+
+Exactly-once rests on three rules:
+1. A row is claimed atomically (``UPDATE ... WHERE state='queued'``; on PostgreSQL the inner
+   SELECT is ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint rows; on SQLite the
+   statement runs under ``BEGIN IMMEDIATE``, a single writer). The claim carries a lease.
+2. The outcome of every message is committed right after the transport returns, before the next
+   message: a worker killed mid-batch can lose at most the one message in flight (the guarantee
+   allows one duplicate per killed process), never a whole batch of "sent" marks.
+3. A sent row is never claimed again; an ``unknown`` one (connection lost after DATA) is not
+   retried blindly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.compose.links import recipient_values
+from newsletter.compose.message import MessageTemplate
+from newsletter.compose.render import RenderedVariant
+from newsletter.config import Settings
+from newsletter.db import transaction
+from newsletter.delivery.transport import (
+    DeliveryError,
+    Envelope,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    UnknownOutcome,
+)
+from newsletter.models import (
+    Delivery,
+    DeliveryState,
+    Issue,
+    IssueStatus,
+    IssueVariant,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    utcnow,
+)
+from newsletter.subscribers.parse import email_hash
+from newsletter.subscribers.tokens import Signer, load_secret
+
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=10)
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 min, 10, 20, 40... capped at 6 h: enough for greylisting and short outages."""
+    return min(timedelta(minutes=5) * (1 << min(max(attempts - 1, 0), 16)), timedelta(hours=6))
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Row:
+    delivery_id: int
+    subscriber_id: int
+    mask: int
+    message_id: str
+    attempts: int
+    email: str
+    email_key: str
+    name: str | None
+    category_mask: int
+    eligible: bool
+
+
+class Sender:
+    """Everything one worker process needs to send batches; reused across batches."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        transport: Transport,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.transport = transport
+        self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}"
+        self.signer = Signer(load_secret(settings))
+        self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
+
+    # -- claiming -------------------------------------------------------------------------
+    def _claim(self, session: Session, issue_id: int, now: datetime) -> tuple[str, int] | None:
+        issue = session.get(Issue, issue_id)
+        if issue is None or issue.status is not IssueStatus.SENDING:
+            return None
+        token = f"{self.worker_id}:{secrets.token_hex(4)}"
+        due = (
+            select(Delivery.id)
+            .where(
+                Delivery.issue_id == issue_id,
+                Delivery.state == DeliveryState.QUEUED,
+                or_(Delivery.next_at.is_(None), Delivery.next_at <= now),
+            )
+            .order_by(Delivery.id)
+            .limit(self.settings.batch_size)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(due.scalar_subquery()), Delivery.state == DeliveryState.QUEUED)
+            .values(
+                state=DeliveryState.SENDING,
+                claimed_by=token,
+                lease_until=now + LEASE,
+                attempts=Delivery.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return token, issue.version
+
+    def _rows(self, session: Session, token: str) -> list[_Row]:
+        suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
+        result = session.execute(
+            select(
+                Delivery.id.label("delivery_id"),
+                Delivery.subscriber_id,
+                Delivery.variant_mask.label("mask"),
+                Delivery.message_id,
+                Delivery.attempts,
+                Subscriber.email,
+                Subscriber.email_key,
+                Subscriber.name,
+                Subscriber.category_mask,
+                ((Subscriber.status == SubscriberStatus.CONFIRMED) & ~suppressed).label("eligible"),
+            )
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
+            .order_by(Delivery.id)
+        )
+        return [_Row(**row._asdict()) for row in result]
+
+    def _template(
+        self, session: Session, issue_id: int, mask: int, version: int
+    ) -> MessageTemplate:
+        cached = self._templates.get((issue_id, mask))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        variant = session.get(IssueVariant, (issue_id, mask))
+        if variant is None:
+            raise RuntimeError(f"issue {issue_id} has no composed variant for mask {mask}")
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        template = MessageTemplate.prepare(
+            RenderedVariant(variant.mask, variant.subject, variant.html, variant.text),
+            from_address=self.settings.from_address,
+            list_id=self.settings.list_id,
+            feedback_id=f"{issue.week_key}:digest:{self.settings.mail_domain}",
+        )
+        self._templates[(issue_id, mask)] = (version, template)
+        return template
+
+    # -- sending --------------------------------------------------------------------------
+    def run_batch(self, issue_id: int) -> BatchResult:
+        """Claim up to ``batch_size`` due rows of ``issue_id`` and send them."""
+        result = BatchResult()
+        now = utcnow()
+        with transaction(self.factory) as session:
+            claim = self._claim(session, issue_id, now)
+            if claim is None:
+                return result
+            token, version = claim
+            rows = self._rows(session, token)
+            templates = {r.mask: self._template(session, issue_id, r.mask, version) for r in rows}
+        result.claimed = len(rows)
+        for row in rows:
+            self._send_one(issue_id, token, row, templates[row.mask], result)
+        if rows:
+            self._finish_if_done(issue_id)
+        return result
+
+    def _send_one(
+        self, issue_id: int, token: str, row: _Row, template: MessageTemplate, result: BatchResult
+    ) -> None:
+        if not row.eligible:
+            self._mark(row, token, DeliveryState.SKIPPED, "no longer subscribed or suppressed")
+            result.skipped += 1
+            return
+        recipient = recipient_values(
+            self.signer,
+            self.settings.base_url,
+            issue_id=issue_id,
+            subscriber_id=row.subscriber_id,
+            email=row.email,
+            name=row.name,
+            category_mask=row.category_mask,
+        )
+        try:
+            message = template.build(
+                recipient,
+                to_name=row.name,
+                message_id=row.message_id,
+                date=utcnow(),
+                unsubscribe_mailto=self.settings.unsubscribe_mailto,
+            )
+            self.transport.send(
+                Envelope(self.settings.sender_email, row.email, row.message_id), message
+            )
+        except TemporaryFailure as exc:
+            self._retry_or_fail(row, token, exc.reason, result)
+        except PermanentFailure as exc:
+            self._mark(row, token, DeliveryState.FAILED, exc.reason, hard_bounce=exc.hard_bounce)
+            result.failed += 1
+            result.errors.append(f"{row.email}: {exc.reason}")
+        except UnknownOutcome as exc:
+            self._mark(row, token, DeliveryState.UNKNOWN, exc.reason)
+            result.unknown += 1
+        except DeliveryError as exc:  # a transport's own subclass: treat as temporary
+            self._retry_or_fail(row, token, exc.reason, result)
+        else:
+            self._mark(row, token, DeliveryState.SENT, None)
+            result.sent += 1
+
+    def _retry_or_fail(self, row: _Row, token: str, reason: str, result: BatchResult) -> None:
+        result.errors.append(f"{row.email}: {reason}")
+        if row.attempts >= MAX_ATTEMPTS:
+            self._mark(row, token, DeliveryState.FAILED, f"gave up after {row.attempts}: {reason}")
+            result.failed += 1
+        else:
+            self._mark(
+                row, token, DeliveryState.QUEUED, reason, next_at=utcnow() + backoff(row.attempts)
+            )
+            result.retry += 1
+
+    def _mark(
+        self,
+        row: _Row,
+        token: str,
+        state: DeliveryState,
+        error: str | None,
+        *,
+        next_at: datetime | None = None,
+        hard_bounce: bool = False,
+    ) -> None:
+        now = utcnow()
+        with transaction(self.factory) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == row.delivery_id, Delivery.claimed_by == token)
+                .values(
+                    state=state,
+                    last_error=error,
+                    next_at=next_at,
+                    lease_until=None,
+                    sent_at=now if state is DeliveryState.SENT else None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if hard_bounce:
+                suppress(session, row.email_key, SuppressionReason.HARD_BOUNCE, error, now)
+                session.execute(
+                    update(Subscriber)
+                    .where(Subscriber.id == row.subscriber_id)
+                    .values(status=SubscriberStatus.BOUNCED)
+                )
+
+    def _finish_if_done(self, issue_id: int) -> None:
+        with transaction(self.factory) as session:
+            open_rows = exists().where(
+                Delivery.issue_id == issue_id,
+                Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+            )
+            session.execute(
+                update(Issue)
+                .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~open_rows)
+                .values(
+                    status=IssueStatus.SENT,
+                    sent_at=func.coalesce(Issue.sent_at, utcnow()),
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def suppress(
+    session: Session, email_key: str, reason: SuppressionReason, note: str | None, now: datetime
+) -> None:
+    """Add an address to the suppression list (no-op when it is already there)."""
+    digest = email_hash(email_key)
+    if session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
+        session.add(
+            Suppression(
+                email_key=email_key, email_hash=digest, reason=reason, note=note, created_at=now
+            )
+        )
+        session.flush()

@@ -1,0 +1,40 @@
+"""Thin Celery tasks: they take ids, re-read the database, and call the same code as the
+in-process path. Per worker process, one :class:`Sender` (engine, SMTP connection, variant
+cache) is created lazily after the fork and reused across batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsletter.config import Settings
+from newsletter.db import make_engine, session_factory
+from newsletter.delivery.sender import Sender
+
+_senders: dict[int, Sender] = {}
+
+
+def sender_for(app: Any) -> Sender:
+    """This process's sender for ``app`` (created on first use, after any fork)."""
+    key = id(app)
+    sender = _senders.get(key)
+    if sender is None:
+        from newsletter.delivery import make_transport
+
+        settings: Settings = app.newsletter_settings
+        sender = Sender(session_factory(make_engine(settings)), settings, make_transport(settings))
+        _senders[key] = sender
+    return sender
+
+
+def register(app: Any) -> None:
+    @app.task(name="newsletter.deliver_batch", ignore_result=True)  # type: ignore[untyped-decorator]
+    def deliver_batch(issue_id: int) -> dict[str, int]:
+        result = sender_for(app).run_batch(issue_id)
+        return {
+            "claimed": result.claimed,
+            "sent": result.sent,
+            "retry": result.retry,
+            "failed": result.failed,
+            "unknown": result.unknown,
+            "skipped": result.skipped,
+        }

@@ -1,0 +1,77 @@
+"""What every extractor returns: normalized review records, per-item rejections, source errors.
+
+Extractors are pure: bytes in, a :class:`Parsed` out. Storage happens in ``ingest.store``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from newsletter.errors import InputError
+
+
+class SourceError(InputError):
+    """A whole source is unusable (not a feed, truncated, wrong encoding, HTTP error, too big)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One normalized post. ``score``/``score_max`` are as published (7 of 10, 4 of 5)."""
+
+    url: str
+    title: str
+    category: str
+    author: str | None
+    published_at: datetime
+    updated_at: datetime | None = None
+    score: float | None = None
+    score_max: float | None = None
+    tldr: str | None = None
+    excerpt: str | None = None
+    image_url: str | None = None
+    is_review: bool = True
+
+    @property
+    def score_norm(self) -> float | None:
+        """The score on a 0-10 scale, for ordering and colours."""
+        if self.score is None or not self.score_max:
+            return None
+        return round(self.score / self.score_max * 10, 2)
+
+    def content_hash(self) -> str:
+        """A digest of every stored field: equal hashes mean a re-ingest changes nothing."""
+        data = asdict(self)
+        data["published_at"] = self.published_at.isoformat()
+        data["updated_at"] = self.updated_at.isoformat() if self.updated_at else None
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An item left out of a source, with where it was and why."""
+
+    where: str  # "line 7", "item 3", a URL
+    reason: str  # a short code such as missing_link, then detail
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class Parsed:
+    """The outcome of one source: records to store and items rejected on the way."""
+
+    source: str
+    format: str
+    records: list[ReviewRecord] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)

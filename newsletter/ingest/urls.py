@@ -1,0 +1,54 @@
+"""URL normalization: the canonical permalink we store, and the key analytics rows join on."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+# Parameters that only say where a click came from; they never name a different page.
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref", "_hsenc", "_hsmi"}
+)
+NOT_POST_PREFIXES = ("/category/", "/tag/", "/author/", "/page/", "/feed/", "/wp-json/", "/search/")
+
+
+def _is_tracking(name: str) -> bool:
+    return name.lower().startswith("utm_") or name.lower() in TRACKING_PARAMS
+
+
+def canonical_url(url: str, base: str | None = None) -> str:
+    """An absolute http(s) URL with a lower-case host, no fragment and no tracking parameters.
+
+    Returns "" when ``url`` is not (and cannot be resolved into) an http(s) URL.
+    """
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return ""
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    )
+    netloc = parts.hostname.lower() + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
+
+
+def url_key(url: str, site: str | None = None) -> str:
+    """The analytics key of a URL: https, host without ``www.``, path with a trailing slash,
+    no query or fragment. Relative paths resolve against ``site``. Returns "" when unusable."""
+    if site:
+        url = urljoin(site, url.strip())
+    parts = urlsplit(url.strip())
+    if not parts.hostname:
+        return ""
+    host = parts.hostname.lower().removeprefix("www.")
+    path = parts.path or "/"
+    if not path.endswith("/"):
+        path += "/"
+    return f"https://{host}{path}"
+
+
+def is_post_path(key: str) -> bool:
+    """Whether an analytics key names a post (not home, a category, tag, author or feed page)."""
+    path = urlsplit(key).path
+    return path not in ("", "/") and not path.startswith(NOT_POST_PREFIXES)

@@ -1,0 +1,85 @@
+"""Signed, purpose-bound, URL-safe tokens for subscriber links.
+
+A token is ``<payload>.<signature>``: the payload is ``purpose:subject[:expiry]`` in base64url,
+the signature the first 16 bytes of HMAC-SHA256 over it with ``NEWSLETTER_SECRET_KEY``. A token
+made for one purpose (unsubscribe) never verifies for another (confirm). Verification uses a
+constant-time comparison.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from newsletter.config import Settings
+from newsletter.errors import InputError
+
+PURPOSES = frozenset({"confirm", "unsubscribe", "preferences", "click", "view"})
+
+
+class BadToken(InputError):
+    """Forged, altered, expired or wrong-purpose token."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_secret(settings: Settings) -> bytes:
+    """``NEWSLETTER_SECRET_KEY``, or (embedded default only) a key kept in the data folder.
+
+    Production must set the variable: every worker and web process needs the same key.
+    """
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.data_dir) / "secret.key"
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32), encoding="ascii")
+            path.chmod(0o600)
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot keep the secret key: {exc.strerror}") from exc
+
+
+class Signer:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _sign(self, payload: bytes) -> str:
+        return _b64(hmac.new(self._key, payload, hashlib.sha256).digest()[:16])
+
+    def make(self, purpose: str, subject: str, expires: datetime | None = None) -> str:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown token purpose {purpose!r}")
+        if ":" in subject:
+            raise ValueError("a token subject cannot contain ':'")
+        text = f"{purpose}:{subject}" + (f":{int(expires.timestamp())}" if expires else "")
+        payload = text.encode()
+        return f"{_b64(payload)}.{self._sign(payload)}"
+
+    def verify(self, token: str, purpose: str, now: datetime | None = None) -> str:
+        """The subject of a valid token for ``purpose``; raises :class:`BadToken` otherwise."""
+        try:
+            encoded, signature = token.split(".", 1)
+            payload = _unb64(encoded)
+        except (ValueError, TypeError) as exc:
+            raise BadToken("malformed link token") from exc
+        if not hmac.compare_digest(self._sign(payload), signature):
+            raise BadToken("link token signature does not match")
+        got_purpose, _, rest = payload.decode(errors="replace").partition(":")
+        if got_purpose != purpose:
+            raise BadToken(f"link token is for {got_purpose!r}, not {purpose!r}")
+        subject, _, expiry = rest.partition(":")
+        if expiry and now is not None and now.timestamp() > int(expiry):
+            raise BadToken("link has expired")
+        return subject
