@@ -58,7 +58,7 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
-_TAGLIKE = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>")
+_TAGLIKE = re.compile(r"</?[A-Za-z!][^>]*>")
 _ENTITY = re.compile(r"&(#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
@@ -155,11 +155,12 @@ def make_record(fields: dict[str, Any]) -> ReviewRecord:
         score, score_max = check_score(
             parse_number(fields.get("score")), parse_number(fields.get("score_max"))
         )
+    except ItemRejected:
+        raise
     except ValueError as exc:
         raise ItemRejected("invalid_field", str(exc)) from exc
-    image = str(fields.get("image_url") or "").strip() or None
-    if image and not re.match(r"https?://", image):
-        raise ItemRejected("invalid_image_url", image[:80])
+    # An unusable image (javascript:, data:, relative) is dropped, not the whole review.
+    image = canonical_url(str(fields.get("image_url") or "")) or None
     is_review = fields.get("is_review")
     if is_review is None or is_review == "":
         is_review = score is not None or title.upper().startswith("REVIEW")

@@ -102,14 +102,11 @@ def _column(header: list[str], field_name: str) -> int | None:
 def parse_subscribers(data: bytes, source: str) -> ParsedSubscribers:
     """Parse a subscriber CSV; the whole file fails (InputError) only when it is not one."""
     text = decode_csv(data, source)
-    sample = text[:4096]
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    if dialect.delimiter == "|" or (dialect.delimiter == ";" and "," in sample.split("\n")[0]):
-        dialect = csv.excel  # "|" and ";" also separate categories inside a field
-    rows = csv.reader(io.StringIO(text, newline=""), dialect)
+    # The delimiter is the separator the header line uses most. csv.Sniffer looks at data
+    # rows too, where ";" and "|" also separate categories inside a field, and guesses wrong.
+    header_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t|", key=lambda d: (header_line.count(d), d == ","))
+    rows = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
     try:
         header = [h.strip().lower() for h in next(rows, [])]
     except csv.Error as exc:

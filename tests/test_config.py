@@ -1,0 +1,100 @@
+"""Settings: defaults, parsing, .env, and bad values named with their reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Settings, parse_smtp_url, parse_weekly_at
+from newsletter.errors import ConfigError
+
+
+def test_defaults_are_the_embedded_default() -> None:
+    settings = Settings.from_mapping({})
+    assert settings.database_url == "sqlite:///newsletter-data/newsletter.db"
+    assert settings.broker_url is None and settings.smtp_url is None
+    assert str(settings.weekly_at) == "fri 09:00 America/New_York"
+
+
+def test_every_documented_variable_is_read() -> None:
+    settings = Settings.from_mapping(
+        {
+            "NEWSLETTER_DATABASE_URL": "postgresql+psycopg://u@h/db",
+            "NEWSLETTER_BROKER_URL": "redis://127.0.0.1:6379/0",
+            "NEWSLETTER_SMTP_URL": "smtp://user:p%40ss@mail.example.com:587?starttls=true",
+            "NEWSLETTER_FROM": "Digest <d@example.com>",
+            "NEWSLETTER_BASE_URL": "https://news.example.com/",
+            "NEWSLETTER_SECRET_KEY": "s3cret",
+            "NEWSLETTER_SOURCES": "https://a.example/feed, /tmp/x.jsonl\nhttps://b.example/wp-json",
+            "NEWSLETTER_SEND_RATE": "250",
+            "NEWSLETTER_WEEKLY_AT": "Saturday 07:30 Europe/Berlin",
+            "NEWSLETTER_BATCH_SIZE": "300",
+            "NEWSLETTER_ACCENT_COLOR": "#AA3355",
+            "NEWSLETTER_UNRELATED_THING": "ignored",
+        }
+    )
+    assert settings.sources == ("https://a.example/feed", "/tmp/x.jsonl", "https://b.example/wp-json")
+    assert settings.base_url == "https://news.example.com"
+    assert settings.send_rate == 250.0 and settings.batch_size == 300
+    assert settings.weekly_at.weekday == 5 and settings.weekly_at.tz.key == "Europe/Berlin"
+    assert settings.accent_color == "#aa3355"
+    assert settings.sender_email == "d@example.com" and settings.mail_domain == "example.com"
+    smtp = settings.smtp
+    assert smtp is not None
+    assert (smtp.host, smtp.port, smtp.username, smtp.password, smtp.starttls) == (
+        "mail.example.com", 587, "user", "p@ss", True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("NEWSLETTER_WEEKLY_AT", "fri 09:00 Mars/Olympus", "unknown timezone"),
+        ("NEWSLETTER_WEEKLY_AT", "someday 09:00 UTC", "expected 'DAY HH:MM Area/City'"),
+        ("NEWSLETTER_WEEKLY_AT", "fri 25:00 UTC", "no such time of day"),
+        ("NEWSLETTER_BASE_URL", "news.example.com", "expected an http(s) URL"),
+        ("NEWSLETTER_SMTP_URL", "http://mail.example.com", "expected smtp://"),
+        ("NEWSLETTER_BROKER_URL", "localhost:6379", "expected a redis://"),
+        ("NEWSLETTER_DATABASE_URL", "not a url at all", "unparsable database URL"),
+        ("NEWSLETTER_SEND_RATE", "fast", "expected a number"),
+        ("NEWSLETTER_SEND_RATE", "-3", "greater than zero"),
+        ("NEWSLETTER_BATCH_SIZE", "0", "at least 1"),
+        ("NEWSLETTER_FROM", "nobody", "expected 'Name <user@domain>'"),
+        ("NEWSLETTER_ACCENT_COLOR", "red", "expected a colour"),
+    ],
+)
+def test_bad_values_name_the_variable_and_reason(variable: str, value: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_mapping({variable: value})
+    assert caught.value.variable == variable
+    assert reason in str(caught.value)
+    assert str(caught.value).startswith(variable + ":")
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "# comment\nexport NEWSLETTER_SITE_NAME='From Dotenv'\nNEWSLETTER_BATCH_SIZE=50\n",
+        encoding="utf-8",
+    )
+    settings = Settings.from_env({"NEWSLETTER_BATCH_SIZE": "75"}, dotenv)
+    assert settings.site_name == "From Dotenv"
+    assert settings.batch_size == 75
+
+
+def test_bad_dotenv_line_is_named(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("NEWSLETTER_SITE_NAME=ok\nthis line is wrong\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\.env:2: expected KEY=VALUE"):
+        Settings.from_env({}, dotenv)
+
+
+def test_smtps_means_implicit_tls() -> None:
+    config = parse_smtp_url("smtps://relay.example.com")
+    assert config.implicit_tls and config.port == 465
+
+
+def test_weekly_at_accepts_short_and_long_day_names() -> None:
+    assert parse_weekly_at("mon 06:05 UTC").weekday == 0
+    assert parse_weekly_at("Sunday 23:59 Asia/Tokyo").weekday == 6
