@@ -198,22 +198,18 @@ def _sent_count(factory: sessionmaker[Session], issue_id: int) -> int:
 def write_index(factory: sessionmaker[Session], settings: Settings, issue_id: int) -> Path:
     """``<outbox>/index.html``: every message of the issue, with recipient and subject."""
     with factory() as session:
-        rows = (
-            session.execute(
-                select(
-                    Delivery.message_id,
-                    Subscriber.email,
-                    Subscriber.name,
-                    Delivery.state,
-                    Delivery.variant_mask,
-                )
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.issue_id == issue_id)
-                .order_by(Subscriber.email_key)
+        rows = session.execute(
+            select(
+                Delivery.message_id,
+                Subscriber.email,
+                Subscriber.name,
+                Delivery.state,
+                Delivery.variant_mask,
             )
-            .tuples()
-            .all()
-        )
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.issue_id == issue_id)
+            .order_by(Subscriber.email_key)
+        ).all()
     entries = []
     for message_id, email, name, state, mask in rows:
         file_name = outbox_name(Envelope(settings.sender_email, email, message_id))

@@ -89,7 +89,7 @@ def gather_selection(
         select(
             ReviewMetric.url_key, ReviewMetric.day, ReviewMetric.views, ReviewMetric.clicks
         ).where(ReviewMetric.day >= first_day, ReviewMetric.day <= cutoff.date())
-    ).tuples():
+    ):
         metrics[key].append(DayMetric(day, views, clicks))
     rows = session.scalars(
         select(Review).where(

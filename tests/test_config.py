@@ -13,7 +13,8 @@ from newsletter.errors import ConfigError
 def test_defaults_are_the_embedded_default() -> None:
     settings = Settings.from_mapping({})
     assert settings.database_url == "sqlite:///newsletter-data/newsletter.db"
-    assert settings.broker_url is None and settings.smtp_url is None
+    assert settings.broker_url is None
+    assert settings.smtp_url is None
     assert str(settings.weekly_at) == "fri 09:00 America/New_York"
 
 
@@ -34,16 +35,27 @@ def test_every_documented_variable_is_read() -> None:
             "NEWSLETTER_UNRELATED_THING": "ignored",
         }
     )
-    assert settings.sources == ("https://a.example/feed", "/tmp/x.jsonl", "https://b.example/wp-json")
+    assert settings.sources == (
+        "https://a.example/feed",
+        "/tmp/x.jsonl",
+        "https://b.example/wp-json",
+    )
     assert settings.base_url == "https://news.example.com"
-    assert settings.send_rate == 250.0 and settings.batch_size == 300
-    assert settings.weekly_at.weekday == 5 and settings.weekly_at.tz.key == "Europe/Berlin"
+    assert settings.send_rate == 250.0
+    assert settings.batch_size == 300
+    assert settings.weekly_at.weekday == 5
+    assert settings.weekly_at.tz.key == "Europe/Berlin"
     assert settings.accent_color == "#aa3355"
-    assert settings.sender_email == "d@example.com" and settings.mail_domain == "example.com"
+    assert settings.sender_email == "d@example.com"
+    assert settings.mail_domain == "example.com"
     smtp = settings.smtp
     assert smtp is not None
     assert (smtp.host, smtp.port, smtp.username, smtp.password, smtp.starttls) == (
-        "mail.example.com", 587, "user", "p@ss", True,
+        "mail.example.com",
+        587,
+        "user",
+        "p@ss",
+        True,
     )
 
 
@@ -92,7 +104,8 @@ def test_bad_dotenv_line_is_named(tmp_path: Path) -> None:
 
 def test_smtps_means_implicit_tls() -> None:
     config = parse_smtp_url("smtps://relay.example.com")
-    assert config.implicit_tls and config.port == 465
+    assert config.implicit_tls
+    assert config.port == 465
 
 
 def test_weekly_at_accepts_short_and_long_day_names() -> None:

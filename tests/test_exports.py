@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FIXTURES, SHARED_FIXTURES
+
 from newsletter.ingest import parse_source
 from newsletter.ingest.exports import parse_csv, parse_jsonl
 from newsletter.ingest.pageviews import PageViews, parse_pageviews
@@ -31,15 +31,21 @@ def test_jsonl_quirks() -> None:
     assert ferry.title == "REVIEW: ‘Moonlit Ferry’ Sails Smoothly"
     assert ferry.published_at.isoformat() == "2026-11-20T14:30:00+00:00"
     signal = by_url["https://reviews.example.com/review-signal-lost/"]
-    assert signal.tldr == "Tense and short." and signal.category == "Video Games"
-    assert signal.image_url is None and (signal.score, signal.score_max) == (3.5, 5)
+    assert signal.tldr == "Tense and short."
+    assert signal.category == "Video Games"
+    assert signal.image_url is None
+    assert (signal.score, signal.score_max) == (3.5, 5)
     ink = by_url["https://reviews.example.com/review-ink-and-iron-3/"]
-    assert ink.title == "REVIEW: Ink & Iron #3" and ink.category == "Comics"
-    assert ink.tldr == "Double-escaped ’s are decoded." and ink.score is None
+    assert ink.title == "REVIEW: Ink & Iron #3"
+    assert ink.category == "Comics"
+    assert ink.tldr == "Double-escaped ’s are decoded."
+    assert ink.score is None
     crown = by_url["https://reviews.example.com/kdrama-crown/"]
-    assert crown.title == "REVIEW: ‘크라운’ Crown" and crown.category == "TV"
+    assert crown.title == "REVIEW: ‘크라운’ Crown"
+    assert crown.category == "TV"
     cookbook = by_url["https://reviews.example.com/unknown-cat/"]
-    assert cookbook.category == "Other" and cookbook.image_url is None
+    assert cookbook.category == "Other"
+    assert cookbook.image_url is None
     reasons = sorted(r.reason for r in parsed.rejections)
     assert reasons == sorted(
         ["invalid_json", "missing_link", "invalid_date", "absurd_score", "title_too_long"]
@@ -57,10 +63,12 @@ def test_csv_quirks() -> None:
         "Studio News Roundup",
     ]
     deck = parsed.records[1]
-    assert deck.tldr == "Quoted, multi-line TL;DR text." and deck.score is None
+    assert deck.tldr == "Quoted, multi-line TL;DR text."
+    assert deck.score is None
     assert deck.published_at.isoformat() == "2026-11-19T17:00:00+00:00"
     assert deck.is_review  # exports hold reviews unless is_review says otherwise
-    assert not parsed.records[2].is_review and parsed.records[2].category == "Other"
+    assert not parsed.records[2].is_review
+    assert parsed.records[2].category == "Other"
     assert [(r.where, r.reason) for r in parsed.rejections] == [("line 6", "missing_link")]
 
 
@@ -88,12 +96,14 @@ def test_pageviews_fold_urls_and_exclude_non_posts() -> None:
         "https://reviews.example.com/tag/horror/",
     }
     assert [(r.where, r.reason) for r in views.rejections] == [
-        ("line 9", "invalid_views"), ("line 10", "invalid_views"),
+        ("line 9", "invalid_views"),
+        ("line 10", "invalid_views"),
     ]
     assert views.top(1) == [("https://reviews.example.com/review-moonlit-ferry/", 2400)]
 
 
 # -- the shared conformance corpus (../shared/fixtures), for the formats built so far --------
+
 
 def _corpus(kind: str) -> list[Path]:
     folder = SHARED_FIXTURES / kind
@@ -110,12 +120,16 @@ def _expected(path: Path) -> dict[str, Any]:
 
 def _as_dict(record: Any) -> dict[str, Any]:
     return {
-        "url": record.url, "title": record.title,
+        "url": record.url,
+        "title": record.title,
         "category": None if record.category == "Other" else record.category,
         "author": record.author,
         "published_at": record.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "score": record.score, "score_max": record.score_max, "tldr": record.tldr,
-        "image_url": record.image_url, "is_review": record.is_review,
+        "score": record.score,
+        "score_max": record.score_max,
+        "tldr": record.tldr,
+        "image_url": record.image_url,
+        "is_review": record.is_review,
     }
 
 

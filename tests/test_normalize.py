@@ -54,8 +54,11 @@ def _base(**changes: object) -> dict[str, object]:
 def test_make_record_normalizes() -> None:
     record = make_record(_base(author="  Ana  Lima ", tldr="<b>Great</b> fun"))
     assert record.category == "Video Games"
-    assert record.score == 8.5 and record.score_max == 10 and record.score_norm == 8.5
-    assert record.author == "Ana Lima" and record.tldr == "Great fun"
+    assert record.score == 8.5
+    assert record.score_max == 10
+    assert record.score_norm == 8.5
+    assert record.author == "Ana Lima"
+    assert record.tldr == "Great fun"
     assert record.is_review
     four_of_five = make_record(_base(score=4, score_max=5))
     assert four_of_five.score_norm == 8.0
@@ -88,7 +91,8 @@ def test_unusable_image_is_dropped_not_the_review() -> None:
 
 def test_unscored_news_is_not_a_review() -> None:
     record = make_record(_base(title="Studio news", score=None, score_max=None))
-    assert not record.is_review and record.score is None
+    assert not record.is_review
+    assert record.score is None
     recap = make_record(_base(title="RECAP: Episode 5", score=7, score_max=10))
     assert recap.is_review
 
@@ -97,9 +101,15 @@ def test_urls() -> None:
     assert canonical_url("HTTPS://Reviews.Example.com/a/?utm_source=x&p=2#c") == (
         "https://reviews.example.com/a/?p=2"
     )
-    assert canonical_url("/b/", "https://reviews.example.com/feed/") == "https://reviews.example.com/b/"
+    assert (
+        canonical_url("/b/", "https://reviews.example.com/feed/")
+        == "https://reviews.example.com/b/"
+    )
     assert canonical_url("mailto:x@y") == ""
-    assert url_key("https://www.Reviews.example.com/a?utm_source=n#x") == "https://reviews.example.com/a/"
+    assert (
+        url_key("https://www.Reviews.example.com/a?utm_source=n#x")
+        == "https://reviews.example.com/a/"
+    )
     assert url_key("/a", "https://reviews.example.com/") == "https://reviews.example.com/a/"
     assert is_post_path("https://reviews.example.com/a/")
     assert not is_post_path("https://reviews.example.com/")

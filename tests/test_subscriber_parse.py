@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import FIXTURES, SHARED_FIXTURES
+
 from newsletter.errors import InputError
 from newsletter.sections import SECTIONS
 from newsletter.subscribers.parse import InvalidEmail, normalize_email, parse_subscribers
@@ -34,7 +34,9 @@ def test_latin1_semicolon_file_with_aliased_headers() -> None:
         (9, "élise@example.fr", "Élise", ["TV"]),
     ]
     assert [(r.line, r.reason) for r in parsed.rejected] == [
-        (3, "invalid_email"), (4, "duplicate"), (7, "unknown_category"),
+        (3, "invalid_email"),
+        (4, "duplicate"),
+        (7, "unknown_category"),
     ]
 
 

@@ -30,6 +30,6 @@ def issue_progress(session: Session, issue_id: int) -> Progress:
         select(Delivery.state, func.count())
         .where(Delivery.issue_id == issue_id)
         .group_by(Delivery.state)
-    ).tuples():
+    ):
         counts[state.value] = count
     return Progress(issue.id, issue.week_key, issue.status.value, counts)

@@ -67,9 +67,9 @@ def store_reviews(
     for start in range(0, len(urls), CHUNK):
         chunk = urls[start : start + CHUNK]
         existing = dict(
-            session.execute(select(Review.url, Review.content_hash).where(Review.url.in_(chunk)))
-            .tuples()
-            .all()
+            session.execute(
+                select(Review.url, Review.content_hash).where(Review.url.in_(chunk))
+            ).all()
         )
         inserts: list[dict[str, object]] = []
         for url in chunk:
@@ -102,7 +102,7 @@ def store_daily_views(session: Session, daily: dict[tuple[str, date], int]) -> S
             select(ReviewMetric.url_key, ReviewMetric.day, ReviewMetric.views).where(
                 tuple_(ReviewMetric.url_key, ReviewMetric.day).in_(chunk)
             )
-        ).tuples()
+        )
         existing = {(key, day): views for key, day, views in rows}
         inserts: list[dict[str, object]] = []
         for key in chunk:
