@@ -31,8 +31,8 @@ from newsletter.delivery.transport import Envelope
 from newsletter.errors import InputError
 from newsletter.ingest import ingest_sources, parse_source
 from newsletter.ingest.pageviews import PageViews
-from newsletter.issues import build_issue
-from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, Subscriber
+from newsletter.issues import build_issue, load_content
+from newsletter.models import Delivery, DeliveryState, IssueStatus, Subscriber
 from newsletter.subscribers.parse import parse_subscribers
 from newsletter.subscribers.store import import_rows
 
@@ -166,7 +166,8 @@ def run_demo(
         after = _sent_count(factory, built.issue_id)
         index = write_index(factory, settings, built.issue_id)
         with factory() as session:
-            subject = session.get_one(Issue, built.issue_id).subject
+            content = load_content(session, built.issue_id, settings.timezone)
+            subject = content.resolved(settings.site_name).subject or ""
         return DemoSummary(
             built.issue_id,
             built.week_key,

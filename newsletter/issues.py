@@ -147,21 +147,9 @@ def build_issue(
     selection = gather_selection(session, cutoff, window_start, limits)
     if selection.empty:
         raise WorkError(f"week {key}: nothing to send (no new or trending reviews); no issue built")
-    reviews = {
-        r.id: r
-        for r in session.scalars(
-            select(Review).where(
-                Review.id.in_([p.review_id for p in selection.new + selection.trending])
-            )
-        )
-    }
-    new_titles = [reviews[p.review_id].title for p in selection.new]
-    trending_titles = [reviews[p.review_id].title for p in selection.trending]
     issue = Issue(
         week_key=key,
-        subject=default_subject(settings.site_name, new_titles, trending_titles),
-        preheader=default_preheader(len(new_titles), len(trending_titles)),
-        intro=default_intro(len(new_titles), len(trending_titles)),
+        intro=default_intro(len(selection.new), len(selection.trending)),
         window_start=window_start,
         cutoff=cutoff,
         created_at=now,
@@ -198,27 +186,6 @@ def _result(issue: Issue, *, created: bool) -> BuildResult:
         sum(i.section == Section.NEW for i in live),
         sum(i.section == Section.TRENDING for i in live),
     )
-
-
-def _short(title: str) -> str:
-    title = re.sub(r"^(REVIEW|RECAP)\s*[:\-–]\s*", "", title, flags=re.IGNORECASE)
-    return title if len(title) <= 70 else title[:69].rstrip() + "…"
-
-
-def default_subject(site: str, new: list[str], trending: list[str]) -> str:
-    titles = new or trending
-    lead = _short(titles[0])
-    more = len(new) + len(trending) - 1
-    return f"{site}: {lead}" + (f" + {more} more" if more else "")
-
-
-def default_preheader(new: int, trending: int) -> str:
-    parts = []
-    if new:
-        parts.append(f"{new} new review{'s' if new != 1 else ''}")
-    if trending:
-        parts.append(f"{trending} trending pick{'s' if trending != 1 else ''}")
-    return " and ".join(parts) + ", each with a TL;DR and a score."
 
 
 def default_intro(new: int, trending: int) -> str:

@@ -195,8 +195,10 @@ class Issue(Base):
     status: Mapped[IssueStatus] = mapped_column(
         _enum(IssueStatus, "issue_status"), default=IssueStatus.DRAFT
     )
-    subject: Mapped[str] = mapped_column(String(300))
-    preheader: Mapped[str] = mapped_column(String(300), default="")
+    # NULL subject or preheader: written per variant from its own cards (an Anime-only
+    # subscriber's subject leads with an Anime review). An editor's text applies to all.
+    subject: Mapped[str | None] = mapped_column(String(300))
+    preheader: Mapped[str | None] = mapped_column(String(300))
     intro: Mapped[str] = mapped_column(Text, default="")
     window_start: Mapped[datetime]
     cutoff: Mapped[datetime]

@@ -6,7 +6,8 @@ the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from newsletter.config import Settings
@@ -40,8 +41,8 @@ class ReviewCard:
 class IssueContent:
     issue_id: int
     week_key: str
-    subject: str
-    preheader: str
+    subject: str | None  # None: written from the cards (see ``resolved``)
+    preheader: str | None
     intro: str
     issue_date: date
     new: list[ReviewCard] = field(default_factory=list)
@@ -49,15 +50,20 @@ class IssueContent:
 
     def for_mask(self, mask: int) -> IssueContent:
         """The cards a subscriber with category ``mask`` gets (0: everything)."""
-        return IssueContent(
-            self.issue_id,
-            self.week_key,
-            self.subject,
-            self.preheader,
-            self.intro,
-            self.issue_date,
-            [c for c in self.new if wants(mask, c.category)],
-            [c for c in self.trending if wants(mask, c.category)],
+        return replace(
+            self,
+            new=[c for c in self.new if wants(mask, c.category)],
+            trending=[c for c in self.trending if wants(mask, c.category)],
+        )
+
+    def resolved(self, site_name: str) -> IssueContent:
+        """This content with an automatic subject and preheader written from its own cards."""
+        new, trending = len(self.new), len(self.trending)
+        return replace(
+            self,
+            subject=self.subject
+            or default_subject(site_name, [c.title for c in self.cards], new + trending),
+            preheader=self.preheader or default_preheader(new, trending),
         )
 
     @property
@@ -84,3 +90,25 @@ class Branding:
             settings.postal_address,
             settings.base_url,
         )
+
+
+def _short(title: str) -> str:
+    title = re.sub(r"^(REVIEW|RECAP)\s*[:\-–]\s*", "", title, flags=re.IGNORECASE)
+    return title if len(title) <= 70 else title[:69].rstrip() + "…"
+
+
+def default_subject(site: str, titles: list[str], count: int) -> str:
+    """ "Site: Lead Title + N more", led by the first card."""
+    if not titles:
+        return site
+    more = count - 1
+    return f"{site}: {_short(titles[0])}" + (f" + {more} more" if more else "")
+
+
+def default_preheader(new: int, trending: int) -> str:
+    parts = []
+    if new:
+        parts.append(f"{new} new review{'s' if new != 1 else ''}")
+    if trending:
+        parts.append(f"{trending} trending pick{'s' if trending != 1 else ''}")
+    return " and ".join(parts) + ", each with a TL;DR and a score."

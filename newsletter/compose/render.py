@@ -98,7 +98,8 @@ def render_variant(
 ) -> RenderedVariant:
     """Render and inline the variant of ``content`` for category ``mask``."""
     html_env, text_env = environments(root)
-    view = content.for_mask(mask)
+    view = content.for_mask(mask).resolved(brand.site_name)
+    assert view.subject is not None
     context = {
         "issue": view,
         "subject": view.subject,
