@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
-    CursorResult,
     String,
     and_,
     case,
@@ -96,7 +95,9 @@ def start_send(session: Session, settings: Settings, issue_id: int, now: datetim
         message_id,
         literal(now, type_=Delivery.__table__.c.created_at.type),
     ).where(eligible_subscribers(issue_mask), ~already)
-    inserted = session.execute(
+    count = select(func.count()).where(Delivery.issue_id == issue.id)
+    before = session.scalar(count) or 0
+    session.execute(
         insert(Delivery).from_select(
             [
                 "issue_id",
@@ -110,7 +111,9 @@ def start_send(session: Session, settings: Settings, issue_id: int, now: datetim
             rows,
         )
     )
-    created = inserted.rowcount if isinstance(inserted, CursorResult) else 0
+    # Counted, not read from rowcount: SQLAlchemy 2.1 with psycopg reports -1 for
+    # INSERT ... SELECT.
+    created = (session.scalar(count) or 0) - before
     masks = set(
         session.scalars(
             select(Delivery.variant_mask).where(Delivery.issue_id == issue.id).distinct()
