@@ -7,6 +7,7 @@ the name derives from the Message-ID.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -37,7 +38,8 @@ class OutboxTransport:
                 handle.write(message)
             temporary.replace(target)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
             raise TemporaryFailure(f"outbox {self.folder}: {exc.strerror or exc}") from exc
 
     def close(self) -> None:

@@ -1,0 +1,168 @@
+"""Transports against real peers: a loopback SMTP server (aiosmtpd), a socket that hangs up
+after DATA, and the outbox folder."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from newsletter.config import SmtpConfig
+from newsletter.delivery.outbox import OutboxTransport
+from newsletter.delivery.smtp import SmtpTransport
+from newsletter.delivery.transport import (
+    Envelope,
+    PermanentFailure,
+    TemporaryFailure,
+    UnknownOutcome,
+)
+
+MESSAGE = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\n.leading dot\r\nbody\r\n"
+
+
+class Recorder:
+    """aiosmtpd handler: records messages; some recipients get 4xx or 5xx replies."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.sessions = 0
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("busy"):
+            return "451 4.3.0 try again later"
+        if address.startswith("nobody"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
+        return "250 2.0.0 queued"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Recorder, int]]:
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def envelope(rcpt: str) -> Envelope:
+    return Envelope("bounces@example.com", rcpt, "<m1@example.com>")
+
+
+def test_smtp_sends_over_one_reused_connection(smtp_server: tuple[Recorder, int]) -> None:
+    handler, port = smtp_server
+    transport = SmtpTransport(SmtpConfig("127.0.0.1", port, timeout=5))
+    try:
+        for i in range(3):
+            transport.send(envelope(f"user{i}@example.com"), MESSAGE)
+    finally:
+        transport.close()
+    assert handler.sessions == 1
+    assert [m[1] for m in handler.messages] == [[f"user{i}@example.com"] for i in range(3)]
+    assert handler.messages[0][0] == "bounces@example.com"
+    assert handler.messages[0][2] == MESSAGE  # dot-stuffing undone by the server
+
+
+def test_smtp_sorts_replies_into_temporary_and_permanent(smtp_server: tuple[Recorder, int]) -> None:
+    handler, port = smtp_server
+    transport = SmtpTransport(SmtpConfig("127.0.0.1", port, timeout=5))
+    try:
+        with pytest.raises(TemporaryFailure) as busy:
+            transport.send(envelope("busy@example.com"), MESSAGE)
+        assert busy.value.code == 451
+        with pytest.raises(PermanentFailure) as nobody:
+            transport.send(envelope("nobody@example.com"), MESSAGE)
+        assert nobody.value.code == 550
+        assert nobody.value.hard_bounce
+        transport.send(envelope("fine@example.com"), MESSAGE)  # the connection survived
+    finally:
+        transport.close()
+    assert [m[1] for m in handler.messages] == [["fine@example.com"]]
+    assert handler.sessions == 1
+
+
+def test_smtp_connection_refused_is_temporary() -> None:
+    port = free_port()
+    transport = SmtpTransport(SmtpConfig("127.0.0.1", port, timeout=2))
+    with pytest.raises(TemporaryFailure, match="connect to 127.0.0.1"):
+        transport.send(envelope("a@example.com"), MESSAGE)
+
+
+def _hang_up_after_data(listener: socket.socket) -> None:
+    connection, _ = listener.accept()
+    with connection:
+        stream = connection.makefile("rb")
+        connection.sendall(b"220 test ESMTP\r\n")
+        while line := stream.readline():
+            command = line.strip().upper()
+            if command.startswith((b"EHLO", b"HELO")):
+                connection.sendall(b"250 test\r\n")
+            elif command.startswith((b"MAIL", b"RCPT")):
+                connection.sendall(b"250 ok\r\n")
+            elif command == b"DATA":
+                connection.sendall(b"354 go ahead\r\n")
+                while stream.readline() not in (b".\r\n", b""):
+                    pass
+                return  # the message is in, but no reply: hang up
+
+
+def test_connection_lost_after_the_final_dot_is_unknown() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    thread = threading.Thread(target=_hang_up_after_data, args=(listener,), daemon=True)
+    thread.start()
+    transport = SmtpTransport(SmtpConfig("127.0.0.1", listener.getsockname()[1], timeout=5))
+    try:
+        with pytest.raises(UnknownOutcome, match="after the message was sent"):
+            transport.send(envelope("a@example.com"), MESSAGE)
+    finally:
+        transport.close()
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_outbox_writes_atomically_and_a_resend_replaces(tmp_path: Path) -> None:
+    outbox = OutboxTransport(tmp_path / "outbox")
+    outbox.send(envelope("Zoë+news@example.com"), b"first")
+    outbox.send(envelope("Zoë+news@example.com"), b"second")
+    files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
+    assert files == ["m1--Zo_+news_at_example.com.eml"]
+    assert (tmp_path / "outbox" / files[0]).read_bytes() == b"second"
+
+
+def test_outbox_that_cannot_be_written_is_a_temporary_failure(tmp_path: Path) -> None:
+    blocker = tmp_path / "outbox"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(TemporaryFailure, match="outbox"):
+        OutboxTransport(blocker).send(envelope("a@example.com"), b"x")
