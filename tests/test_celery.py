@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from factories import NOW, issue_with, review
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from factories import NOW, issue_with, review
 from newsletter.config import Settings
 from newsletter.delivery.celery_app import create_celery
 from newsletter.delivery.dispatch import CeleryDispatcher
