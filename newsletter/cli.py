@@ -174,7 +174,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> Non
     reports = ingest_sources(rt.factory, list(sources), rt.settings.site_url, fmt)
     for report in reports:
         if report.error:
-            click.echo(f"{report.source}: error: {report.error}", err=True)
+            click.echo(f"error: {report.error}", err=True)
             continue
         c = report.counts
         click.echo(
@@ -474,7 +474,7 @@ def serve(host: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors on stderr and the SPEC's exit codes."""
     try:
-        cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
     except NewsletterError as exc:
         click.echo(f"newsletter: error: {exc}", err=True)
         return exc.exit_code
@@ -486,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2
-    return 0
+    # Without standalone mode, click returns ctx.exit()'s code instead of raising it.
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

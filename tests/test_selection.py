@@ -8,6 +8,7 @@ from newsletter.selection import (
     Candidate,
     DayMetric,
     Limits,
+    Selection,
     balanced,
     select_issue,
     trend_score,
@@ -45,7 +46,7 @@ def run(
     featured: set[int] | None = None,
     recent: set[int] | None = None,
     limits: Limits | None = None,
-):  # type: ignore[no-untyped-def]
+) -> Selection:
     return select_issue(
         candidates,
         metrics or {},

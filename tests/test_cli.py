@@ -1,0 +1,222 @@
+"""The command line as users run it: verbs, exit codes, one-line errors, the editor's flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, TEST_DATABASE_URL, backend
+
+from newsletter.cli import main
+
+VERBS = [
+    [],
+    ["demo"],
+    ["db"],
+    ["db", "upgrade"],
+    ["ingest"],
+    ["reviews", "export"],
+    ["subscribers", "import"],
+    ["subscribers", "add"],
+    ["subscribers", "export"],
+    ["issue", "build"],
+    ["issue", "preview"],
+    ["issue", "test-send"],
+    ["issue", "send"],
+    ["issue", "pause"],
+    ["issue", "resume"],
+    ["issue", "cancel"],
+    ["issue", "status"],
+    ["weekly"],
+    ["serve"],
+]
+
+
+def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v) or "newsletter")
+def test_every_verb_has_help(verb: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*verb, "--help"]) == 0
+    assert "Usage: newsletter" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["weekly"],
+        ["serve"],
+        ["issue", "pause", "1"],
+        ["issue", "test-send", "1", "--to", "a@example.com"],
+    ],
+)
+def test_later_verbs_say_not_implemented_yet(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "not implemented yet" in err
+
+
+def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["issue", "preview", "not-a-number"]) == 2
+    assert main(["ingest", "x.csv", "--format", "yaml"]) == 2
+
+
+def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = run(["db", "upgrade"], tmp_path, NEWSLETTER_WEEKLY_AT="fri 09:00 Atlantis/Capital")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "newsletter: error: NEWSLETTER_WEEKLY_AT: unknown timezone 'Atlantis/Capital'"
+    ]
+
+
+def test_unreachable_database_exits_2(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://someone@127.0.0.1:9/nothing"
+    result = run(["db", "upgrade"], tmp_path, NEWSLETTER_DATABASE_URL=url)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "cannot connect" in result.stderr
+
+
+def test_commands_before_db_upgrade_say_so(tmp_path: Path) -> None:
+    result = run(["issue", "status", "1"], tmp_path)
+    assert result.returncode == 2
+    assert "run 'newsletter db upgrade' first" in result.stderr
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'data' / 'cli.db'}"
+    if backend() == "postgresql":
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    return {
+        "NEWSLETTER_DATABASE_URL": url,
+        "NEWSLETTER_DATA_DIR": str(tmp_path / "data"),
+        "NEWSLETTER_SECRET_KEY": "k",
+        "NEWSLETTER_BASE_URL": "https://news.example.org",
+    }
+
+
+def test_editor_flow_build_preview_send_status(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    ingested = run(
+        [
+            "ingest",
+            str(FIXTURES / "exports/quirks.jsonl"),
+            str(FIXTURES / "analytics/pageviews.csv"),
+        ],
+        tmp_path,
+        **env,
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    assert "quirks.jsonl (jsonl): 5 new, 0 updated, 0 unchanged, 5 rejected" in ingested.stdout
+    assert "rejected line 8: absurd_score (12/10)" in ingested.stdout
+    for args in (
+        ["zoe@example.com", "--name", "Zoë", "--categories", "film,tv", "--confirmed"],
+        ["all@example.com", "--confirmed"],
+        ["pending@example.com"],
+    ):
+        assert run(["subscribers", "add", *args], tmp_path, **env).returncode == 0
+    bad = run(["subscribers", "add", "not-an-email"], tmp_path, **env)
+    assert bad.returncode == 2
+    assert "invalid email" in bad.stderr
+    built = run(["issue", "build", "--now", "2026-11-24T12:00:00Z"], tmp_path, **env)
+    assert built.returncode == 0, built.stderr
+    issue_id = built.stdout.strip()
+    assert "for 2026-W48 built: 5 new, 0 trending" in built.stderr
+    again = run(["issue", "build", "--now", "2026-11-24T13:00:00Z"], tmp_path, **env)
+    assert again.stdout.strip() == issue_id
+    assert "exists (draft)" in again.stderr
+
+    html = run(["issue", "preview", issue_id, "--subscriber", "ZOE@example.com"], tmp_path, **env)
+    assert html.returncode == 0
+    assert "Hi Zoë," in html.stdout
+    assert "Moonlit Ferry" in html.stdout
+    assert "Signal Lost" not in html.stdout  # Video Games: not one of Zoë's picks
+    text = run(["issue", "preview", issue_id, "--format", "text"], tmp_path, **env)
+    assert "Score: 8/10" in text.stdout
+    assert "TL;DR: A calm, lovely crossing." in text.stdout
+    eml_path = tmp_path / "preview.eml"
+    eml = run(
+        ["issue", "preview", issue_id, "--format", "eml", "-o", str(eml_path)], tmp_path, **env
+    )
+    assert eml.returncode == 0
+    message = message_from_bytes(eml_path.read_bytes(), policy=policy.default)
+    assert message.get_content_type() == "multipart/alternative"
+    missing = run(["issue", "preview", "999"], tmp_path, **env)
+    assert missing.returncode == 2
+    assert "issue 999: no such issue" in missing.stderr
+
+    sent = run(["issue", "send", issue_id], tmp_path, **env)
+    assert sent.returncode == 0, sent.stderr
+    assert "2 recipients" in sent.stdout
+    status = run(["issue", "status", issue_id], tmp_path, **env)
+    assert f"issue {issue_id} (2026-W48): sent" in status.stdout
+    assert "sent       2" in status.stdout
+    twice = run(["issue", "send", issue_id], tmp_path, **env)
+    assert twice.returncode == 1
+    assert "only a draft can be sent" in twice.stderr
+    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 2
+
+
+def test_export_reads_back_unchanged(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    assert run(["ingest", str(FIXTURES / "exports/quirks.csv")], tmp_path, **env).returncode == 0
+    for fmt in ("jsonl", "csv"):
+        exported = run(["reviews", "export", "--format", fmt], tmp_path, **env)
+        path = tmp_path / f"export.{fmt}"
+        path.write_text(exported.stdout, encoding="utf-8")
+        back = run(["ingest", str(path)], tmp_path, **env)
+        assert "0 new, 0 updated, 3 unchanged, 0 rejected" in back.stdout, back.stdout
+    first = json.loads(run(["reviews", "export"], tmp_path, **env).stdout.splitlines()[0])
+    assert first["published_at"].endswith("Z")
+
+
+def test_failed_source_exits_2_but_others_land(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    result = run(
+        ["ingest", str(tmp_path / "nope.jsonl"), str(FIXTURES / "exports/quirks.csv")],
+        tmp_path,
+        **env,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert "nope.jsonl: No such file or directory" in result.stderr
+    assert "quirks.csv (csv): 3 new" in result.stdout
+
+
+def test_subscriber_import_and_formula_safe_export(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    imported = run(
+        ["subscribers", "import", str(FIXTURES / "subscribers/latin1.csv")], tmp_path, **env
+    )
+    assert imported.returncode == 0
+    assert "4 accepted, 0 updated, 0 unchanged, 0 suppressed, 3 rejected" in imported.stdout
+    assert "line 7: unknown_category" in imported.stdout
+    exported = run(["subscribers", "export"], tmp_path, **env).stdout
+    assert "'=HYPERLINK" in exported
+    assert "élise@example.fr,Élise,TV,pending" in exported
