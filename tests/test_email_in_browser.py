@@ -1,0 +1,84 @@
+"""The composed email in a real browser (Debian's Chromium): desktop, phone and dark mode.
+
+premailer inlines every rule it can; the phone and dark-mode rules must survive it and still
+beat the inlined styles, or phones get a 600px-wide email and dark mode gets white cards.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_compose import BRAND, CONTENT, RECIPIENT
+
+from newsletter.compose.personalize import personalize
+from newsletter.compose.render import render_variant
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM} (scripts/test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def email_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    variant = render_variant(CONTENT, 0, BRAND)
+    html, _ = personalize(variant.html, variant.text, RECIPIENT)
+    path = tmp_path_factory.mktemp("email") / "issue.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _open(browser: Any, path: Path, width: int, scheme: str = "light") -> Any:
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+    page.goto(path.as_uri())
+    return page
+
+
+def test_desktop_is_a_600px_column(browser: Any, email_file: Path) -> None:
+    page = _open(browser, email_file, 900)
+    assert page.eval_on_selector(".container", "e => e.getBoundingClientRect().width") == 600
+    assert page.eval_on_selector(".score-col", "e => getComputedStyle(e).display") == "table-cell"
+    page.close()
+
+
+def test_phone_layout_fits_and_stacks_the_score_card(browser: Any, email_file: Path) -> None:
+    page = _open(browser, email_file, 375)
+    assert page.eval_on_selector(".container", "e => e.getBoundingClientRect().width") <= 375
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    assert page.eval_on_selector(".score-col", "e => getComputedStyle(e).display") == "block"
+    page.close()
+
+
+def test_dark_mode_rules_beat_the_inlined_light_colours(browser: Any, email_file: Path) -> None:
+    page = _open(browser, email_file, 900, scheme="dark")
+    background = page.eval_on_selector(".container", "e => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(27, 30, 33)"
+    title = page.eval_on_selector(".card-title", "e => getComputedStyle(e).color")
+    assert title == "rgb(241, 243, 245)"
+    page.close()
