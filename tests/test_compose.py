@@ -222,3 +222,36 @@ def test_message_bytes_are_wire_safe() -> None:
 def test_message_is_deterministic_for_the_same_inputs() -> None:
     assert _message() == _message()
     assert _message() != _message(message_id="<other@reviews.example.com>")
+
+
+def test_pre_encoded_pieces_decode_to_exactly_the_personalized_parts() -> None:
+    long_name = "Zoë " + "Ω" * 60 + ' & <"friends">'
+    recipient = replace(
+        RECIPIENT,
+        greeting_name=long_name,
+        unsubscribe_url="https://news.example.org/u/" + "x" * 120 + "?a=1&b=2",
+    )
+    variant = render_variant(CONTENT, 0, BRAND)
+    template = MessageTemplate.prepare(
+        variant, from_address="A <a@example.com>", list_id="L <l.example.com>", feedback_id="f"
+    )
+    raw = template.build(
+        recipient,
+        to_name=None,
+        message_id="<m@x>",
+        date=datetime(2026, 11, 27, tzinfo=UTC),
+        unsubscribe_mailto="u@x",
+    )
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 76 + 120  # header: the long URL
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    text_part, html_part = message.iter_parts()
+    want_html, want_text = personalize(variant.html, variant.text, recipient)
+
+    def norm(value: str) -> str:
+        return value.replace("\r\n", "\n")
+
+    assert norm(html_part.get_content()) == norm(want_html)
+    assert norm(text_part.get_content()) == norm(want_text)

@@ -40,10 +40,20 @@ class Recipient:
         return {name: getattr(self, name) for name in FIELDS}
 
 
+def split(template: str) -> list[str]:
+    """``template`` as alternating literal text and placeholder names: even indexes are text,
+    odd indexes are field names (``re.split`` with one capturing group)."""
+    return _PATTERN.split(template)
+
+
+def escaped(values: Mapping[str, str]) -> dict[str, str]:
+    return {k: html.escape(v, quote=True) for k, v in values.items()}
+
+
 def substitute(template: str, values: Mapping[str, str], *, escape: bool) -> str:
     """Replace every placeholder; an unknown placeholder is a bug and raises ``KeyError``."""
     if escape:
-        values = {k: html.escape(v, quote=True) for k, v in values.items()}
+        values = escaped(values)
     return _PATTERN.sub(lambda m: values[m.group(1)], template)
 
 
