@@ -33,6 +33,7 @@ from newsletter.ingest import ingest_sources, parse_source
 from newsletter.ingest.pageviews import PageViews
 from newsletter.issues import build_issue, load_content
 from newsletter.models import Delivery, DeliveryState, IssueStatus, Subscriber
+from newsletter.sections import sections_of
 from newsletter.subscribers.parse import parse_subscribers
 from newsletter.subscribers.store import import_rows
 
@@ -224,7 +225,7 @@ def write_index(factory: sessionmaker[Session], settings: Settings, issue_id: in
                 "email": email,
                 "name": name or "",
                 "state": state.value,
-                "mask": mask,
+                "sections": ", ".join(sections_of(mask)) or "all",
                 "subject": subject,
             }
         )
