@@ -220,3 +220,13 @@ def test_subscriber_import_and_formula_safe_export(tmp_path: Path, env: dict[str
     exported = run(["subscribers", "export"], tmp_path, **env).stdout
     assert "'=HYPERLINK" in exported
     assert "élise@example.fr,Élise,TV,pending" in exported
+
+
+def test_a_week_with_nothing_to_send_builds_no_issue(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    result = run(["issue", "build", "--week", "2026-W10"], tmp_path, **env)
+    assert result.returncode == 1
+    assert "week 2026-W10: nothing to send" in result.stderr
+    bad_week = run(["issue", "build", "--week", "2026-53"], tmp_path, **env)
+    assert bad_week.returncode == 2
+    assert "expected YYYY-Www" in bad_week.stderr

@@ -230,3 +230,40 @@ def test_concurrent_senders_never_send_one_recipient_twice(
     sent = [r for t in transports for r in t.recipients]
     assert sorted(sent) == emails
     assert set(states(factory).values()) == {"sent"}
+
+
+def test_rows_of_a_dead_worker_are_reclaimed_after_their_lease(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    issue_id = issue_with(factory, settings, [review("a", "Film")], ["a@x.com", "b@x.com"])
+    with transaction(factory) as session:
+        start_send(session, settings, issue_id, NOW)
+        # a worker claimed a@x.com and died: its lease runs out in the future, then in the past
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.subscriber_id
+                == select(Subscriber.id).where(Subscriber.email == "a@x.com").scalar_subquery()
+            )
+            .values(
+                state=DeliveryState.SENDING,
+                claimed_by="dead",
+                attempts=1,
+                lease_until=utcnow() + timedelta(minutes=5),
+            )
+        )
+    transport = MemoryTransport()
+    s = sender(factory, settings, transport)
+    drain(s, issue_id)
+    assert transport.recipients == ["b@x.com"]  # the live lease is respected
+    with transaction(factory) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.claimed_by == "dead")
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+    drain(s, issue_id)
+    assert transport.recipients == ["b@x.com", "a@x.com"]
+    assert states(factory) == {"a@x.com": "sent", "b@x.com": "sent"}
+    with factory() as session:
+        assert session.get_one(Issue, issue_id).status is IssueStatus.SENT

@@ -18,8 +18,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ColumnElement
 
 from newsletter.compose.links import recipient_values
 from newsletter.compose.message import MessageTemplate
@@ -51,6 +52,18 @@ from newsletter.subscribers.tokens import Signer, load_secret
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
+
+
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Rows a batch may take: queued and due, or claimed under a lease that ran out (the
+    worker died mid-batch; resending its message in flight is the one duplicate allowed)."""
+    return or_(
+        and_(
+            Delivery.state == DeliveryState.QUEUED,
+            or_(Delivery.next_at.is_(None), Delivery.next_at <= now),
+        ),
+        and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
+    )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -109,11 +122,7 @@ class Sender:
         token = f"{self.worker_id}:{secrets.token_hex(4)}"
         due = (
             select(Delivery.id)
-            .where(
-                Delivery.issue_id == issue_id,
-                Delivery.state == DeliveryState.QUEUED,
-                or_(Delivery.next_at.is_(None), Delivery.next_at <= now),
-            )
+            .where(Delivery.issue_id == issue_id, claimable(now))
             .order_by(Delivery.id)
             .limit(self.settings.batch_size)
         )
@@ -121,7 +130,9 @@ class Sender:
             due = due.with_for_update(skip_locked=True)
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(due.scalar_subquery()), Delivery.state == DeliveryState.QUEUED)
+            # Re-checked here: under READ COMMITTED a row another worker claimed meanwhile no
+            # longer matches, so it is never claimed twice.
+            .where(Delivery.id.in_(due.scalar_subquery()), claimable(now))
             .values(
                 state=DeliveryState.SENDING,
                 claimed_by=token,
