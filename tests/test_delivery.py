@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from factories import NOW, issue_with, review, subscriber, suppress
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.compose.personalize import Recipient
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.dispatch import InlineDispatcher
 from newsletter.delivery.fanout import send_issue, start_send
 from newsletter.delivery.memory import MemoryTransport
 from newsletter.delivery.sender import MAX_ATTEMPTS, Sender
-from newsletter.delivery.transport import PermanentFailure, TemporaryFailure, UnknownOutcome
+from newsletter.delivery.transport import (
+    Envelope,
+    PermanentFailure,
+    TemporaryFailure,
+    UnknownOutcome,
+)
 from newsletter.errors import WorkError
 from newsletter.models import (
     Delivery,
@@ -266,4 +273,76 @@ def test_rows_of_a_dead_worker_are_reclaimed_after_their_lease(
     assert transport.recipients == ["b@x.com", "a@x.com"]
     assert states(factory) == {"a@x.com": "sent", "b@x.com": "sent"}
     with factory() as session:
+        assert session.get_one(Issue, issue_id).status is IssueStatus.SENT
+
+
+def test_one_claim_takes_one_batch(factory: sessionmaker[Session], settings: Settings) -> None:
+    # On PostgreSQL, before ANALYZE, UPDATE ... WHERE id IN (LIMITed SKIP LOCKED subquery)
+    # re-ran the subquery per row and one claim took every row of the issue.
+    emails = [f"r{i:02d}@example.com" for i in range(50)]
+    issue_id = issue_with(factory, settings, [review("a", "Film")], emails)
+    small = settings.with_overrides(batch_size=3)
+    with transaction(factory) as session:
+        start_send(session, small, issue_id, NOW)
+    transport = MemoryTransport()
+    assert sender(factory, small, transport).run_batch(issue_id).claimed == 3
+    assert len(transport.sent) == 3
+
+
+def test_a_slow_batch_keeps_its_rows_and_never_sends_stolen_ones(
+    factory: sessionmaker[Session], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emails = [f"r{i}@example.com" for i in range(5)]
+    issue_id = issue_with(factory, settings, [review("a", "Film")], emails)
+    with transaction(factory) as session:
+        start_send(session, settings, issue_id, NOW)
+    fast_transport = MemoryTransport()
+    fast = sender(factory, settings, fast_transport, worker="fast")
+
+    class Stalling(MemoryTransport):
+        """While sending its first message, the lease runs out and another worker moves in."""
+
+        def send(self, envelope: Envelope, message: bytes) -> None:
+            if not self.sent:
+                with transaction(factory) as session:
+                    session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(1)))
+                drain(fast, issue_id)
+            super().send(envelope, message)
+
+    slow_transport = Stalling()
+    slow = sender(factory, settings, slow_transport, worker="slow")
+    monkeypatch.setattr(slow, "renew_every", 0.0)
+    drain(slow, issue_id)
+    everything = slow_transport.recipients + fast_transport.recipients
+    assert sorted(set(everything)) == emails
+    # only the message in flight when the lease was lost may go out twice
+    assert len(everything) - len(set(everything)) <= 1
+    assert slow_transport.recipients == ["r0@example.com"]
+    assert set(states(factory).values()) == {"sent"}
+
+
+def test_a_message_that_cannot_be_built_fails_alone(
+    factory: sessionmaker[Session], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issue_id = issue_with(factory, settings, [review("a", "Film")], ["bad@x.com", "ok@x.com"])
+    with transaction(factory) as session:
+        start_send(session, settings, issue_id, NOW)
+    from newsletter.compose.message import MessageTemplate
+
+    original = MessageTemplate.build
+
+    def build(self: MessageTemplate, recipient: Recipient, **kwargs: Any) -> bytes:
+        if recipient.email == "bad@x.com":
+            raise UnicodeEncodeError("ascii", "é", 0, 1, "no SMTPUTF8")
+        return original(self, recipient, **kwargs)
+
+    monkeypatch.setattr(MessageTemplate, "build", build)
+    transport = MemoryTransport()
+    drain(sender(factory, settings, transport), issue_id)
+    assert transport.recipients == ["ok@x.com"]
+    assert states(factory) == {"bad@x.com": "failed", "ok@x.com": "sent"}
+    with factory() as session:
+        error = session.scalar(select(Delivery.last_error).where(Delivery.last_error.is_not(None)))
+        assert error is not None
+        assert error.startswith("cannot build the message: UnicodeEncodeError")
         assert session.get_one(Issue, issue_id).status is IssueStatus.SENT

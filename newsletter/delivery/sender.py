@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -99,6 +100,8 @@ class _Row:
 class Sender:
     """Everything one worker process needs to send batches; reused across batches."""
 
+    renew_every = LEASE.total_seconds() / 4  # seconds between lease renewals within a batch
+
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -110,7 +113,8 @@ class Sender:
         self.factory = factory
         self.settings = settings
         self.transport = transport
-        self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}"
+        # at most 48 characters, so a claim token fits claimed_by
+        self.worker_id = (worker_id or f"{os.uname().nodename[:40]}:{os.getpid()}")[:48]
         self.signer = Signer(load_secret(settings))
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
 
@@ -128,11 +132,15 @@ class Sender:
         )
         if session.get_bind().dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
+        # Select, then update by id. As one UPDATE ... WHERE id IN (subquery), PostgreSQL may
+        # re-run the LIMITed SKIP LOCKED subquery per row (before ANALYZE it does) and one
+        # claim swallows the whole issue. The rows stay locked until this transaction ends.
+        ids = list(session.scalars(due))
+        if not ids:
+            return token, issue.version
         session.execute(
             update(Delivery)
-            # Re-checked here: under READ COMMITTED a row another worker claimed meanwhile no
-            # longer matches, so it is never claimed twice.
-            .where(Delivery.id.in_(due.scalar_subquery()), claimable(now))
+            .where(Delivery.id.in_(ids), claimable(now))
             .values(
                 state=DeliveryState.SENDING,
                 claimed_by=token,
@@ -197,8 +205,16 @@ class Sender:
             rows = self._rows(session, token)
             templates = {r.mask: self._template(session, issue_id, r.mask, version) for r in rows}
         result.claimed = len(rows)
+        renewed = time.monotonic()
+        owned = {r.delivery_id for r in rows}
         for row in rows:
-            self._send_one(issue_id, token, row, templates[row.mask], result)
+            # Renew the lease well before it runs out, so a slow but live batch is never
+            # reclaimed by another worker; send only rows this batch still owns.
+            if time.monotonic() - renewed > self.renew_every:
+                owned = self._renew(token)
+                renewed = time.monotonic()
+            if row.delivery_id in owned:
+                self._send_one(issue_id, token, row, templates[row.mask], result)
         if rows:
             self._finish_if_done(issue_id)
         return result
@@ -227,6 +243,13 @@ class Sender:
                 date=utcnow(),
                 unsubscribe_mailto=self.settings.unsubscribe_mailto,
             )
+        except Exception as exc:  # bad data must fail its own row, not the whole batch
+            reason = f"cannot build the message: {type(exc).__name__}: {exc}"
+            self._mark(row, token, DeliveryState.FAILED, reason)
+            result.failed += 1
+            result.errors.append(f"{row.email}: {reason}")
+            return
+        try:
             self.transport.send(
                 Envelope(self.settings.sender_email, row.email, row.message_id), message
             )
@@ -241,9 +264,22 @@ class Sender:
             result.unknown += 1
         except DeliveryError as exc:  # a transport's own subclass: treat as temporary
             self._retry_or_fail(row, token, exc.reason, result)
+        except Exception as exc:  # an unexpected transport error: retried, attempts capped
+            self._retry_or_fail(row, token, f"{type(exc).__name__}: {exc}", result)
         else:
             self._mark(row, token, DeliveryState.SENT, None)
             result.sent += 1
+
+    def _renew(self, token: str) -> set[int]:
+        with transaction(self.factory) as session:
+            mine = (Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
+            session.execute(
+                update(Delivery)
+                .where(*mine)
+                .values(lease_until=utcnow() + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            return set(session.scalars(select(Delivery.id).where(*mine)))
 
     def _retry_or_fail(self, row: _Row, token: str, reason: str, result: BatchResult) -> None:
         result.errors.append(f"{row.email}: {reason}")
