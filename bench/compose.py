@@ -97,7 +97,7 @@ def baseline(issue: IssueContent, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
         variant = render_variant(issue, 0, BRAND)
-        html, text = personalize(variant.html, variant.text, recipient(i))
+        html, text = personalize(variant.html, variant.text, recipient(i), variant.nonce)
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = FROM, f"reader{i}@x", variant.subject
         message.set_content(text, cte="quoted-printable")

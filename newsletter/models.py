@@ -251,6 +251,7 @@ class IssueVariant(Base):
     subject: Mapped[str] = mapped_column(String(300))
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str] = mapped_column(String(16))  # of the placeholders in html and text
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

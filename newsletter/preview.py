@@ -67,5 +67,5 @@ def preview(
             date=utcnow(),
             unsubscribe_mailto=settings.unsubscribe_mailto,
         )
-    html, text = personalize(variant.html, variant.text, recipient)
+    html, text = personalize(variant.html, variant.text, recipient, variant.nonce)
     return (html if fmt == "html" else text).encode("utf-8")

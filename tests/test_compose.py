@@ -14,7 +14,7 @@ import pytest
 from newsletter.compose.colors import BANDS, band_for, contrast
 from newsletter.compose.content import Branding, IssueContent, ReviewCard
 from newsletter.compose.message import MessageTemplate
-from newsletter.compose.personalize import PLACEHOLDERS, Recipient, personalize
+from newsletter.compose.personalize import Placeholders, Recipient, personalize
 from newsletter.compose.render import render_variant, safe_url
 from newsletter.sections import mask_of
 
@@ -158,20 +158,33 @@ def test_markup_in_content_is_escaped_and_bad_urls_dropped() -> None:
     assert safe_url("//evil.example/") == "" and safe_url(" javascript:alert(1)") == ""
 
 
+def test_review_text_cannot_pose_as_a_placeholder() -> None:
+    forged = replace(CONTENT, new=[card(1, "Film", title="Hi __nl_email__ and __nl_x_email__")])
+    variant = render_variant(forged, 0, BRAND)
+    html, text = personalize(variant.html, variant.text, RECIPIENT, variant.nonce)
+    assert "Hi __nl_email__ and __nl_x_email__" in html
+    assert "Hi __nl_email__ and __nl_x_email__" in text
+    assert render_variant(forged, 0, BRAND).nonce != variant.nonce
+
+
 def test_placeholders_survive_inlining_and_are_substituted_escaped() -> None:
     variant = render_variant(CONTENT, 0, BRAND)
-    for placeholder in PLACEHOLDERS.values():
+    for placeholder in Placeholders(variant.nonce).marks.values():
         assert placeholder in variant.html or placeholder in variant.text
-    html, text = personalize(variant.html, variant.text, RECIPIENT)
-    assert "__nl_" not in html and "__nl_" not in text
+    html, text = personalize(variant.html, variant.text, RECIPIENT, variant.nonce)
+    assert "__nl" not in html
+    assert "__nl" not in text
     assert "Hi Zoë &lt;b&gt;&quot;Z&quot;&lt;/b&gt;," in html
     assert 'href="https://news.example.org/u/tok?a=1&amp;b=2"' in html
     assert 'Hi Zoë <b>"Z"</b>,' in text  # the text part is not HTML
     assert "Unsubscribe: https://news.example.org/u/tok?a=1&b=2" in text
 
 
+VARIANT = render_variant(CONTENT, 0, BRAND)
+
+
 def _message(**overrides: object) -> bytes:
-    variant = render_variant(CONTENT, 0, BRAND)
+    variant = VARIANT
     template = MessageTemplate.prepare(
         variant,
         from_address="Reviews Weekly <digest@reviews.example.com>",
@@ -219,7 +232,7 @@ def test_message_bytes_are_wire_safe() -> None:
     assert max(len(line) for line in lines) <= 78
 
 
-def test_message_is_deterministic_for_the_same_inputs() -> None:
+def test_message_is_deterministic_for_the_same_variant_and_inputs() -> None:
     assert _message() == _message()
     assert _message() != _message(message_id="<other@reviews.example.com>")
 
@@ -248,7 +261,7 @@ def test_pre_encoded_pieces_decode_to_exactly_the_personalized_parts() -> None:
     message = email.message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
     text_part, html_part = message.iter_parts()
-    want_html, want_text = personalize(variant.html, variant.text, recipient)
+    want_html, want_text = personalize(variant.html, variant.text, recipient, variant.nonce)
 
     def norm(value: str) -> str:
         return value.replace("\r\n", "\n")

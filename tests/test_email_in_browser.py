@@ -44,7 +44,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def email_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     variant = render_variant(CONTENT, 0, BRAND)
-    html, _ = personalize(variant.html, variant.text, RECIPIENT)
+    html, _ = personalize(variant.html, variant.text, RECIPIENT, variant.nonce)
     path = tmp_path_factory.mktemp("email") / "issue.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -21,7 +21,7 @@ from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
-from newsletter.compose.personalize import Recipient, escaped, split
+from newsletter.compose.personalize import Placeholders, Recipient, escaped
 from newsletter.compose.render import RenderedVariant
 
 CRLF = "\r\n"
@@ -67,8 +67,8 @@ class EncodedPart:
     escape: bool
 
     @classmethod
-    def of(cls, template: str, *, escape: bool) -> EncodedPart:
-        parts = split(template)
+    def of(cls, template: str, nonce: str, *, escape: bool) -> EncodedPart:
+        parts = Placeholders(nonce).split(template)
         pieces: list[bytes | str] = [_qp_piece(p) if i % 2 == 0 else p for i, p in enumerate(parts)]
         return cls(tuple(pieces), escape)
 
@@ -114,8 +114,8 @@ class MessageTemplate:
         return cls(
             (head + CRLF).encode("utf-8"),
             boundary,
-            EncodedPart.of(variant.html, escape=True),
-            EncodedPart.of(variant.text, escape=False),
+            EncodedPart.of(variant.html, variant.nonce, escape=True),
+            EncodedPart.of(variant.text, variant.nonce, escape=False),
         )
 
     def build(

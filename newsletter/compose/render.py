@@ -20,7 +20,7 @@ import premailer
 
 from newsletter.compose.colors import Band, band_for, readable_text
 from newsletter.compose.content import Branding, IssueContent
-from newsletter.compose.personalize import PLACEHOLDERS
+from newsletter.compose.personalize import Placeholders
 
 SECTION_TITLES = (("new", "New this week"), ("trending", "Trending"))
 
@@ -75,6 +75,7 @@ class RenderedVariant:
     subject: str
     html: str  # inlined, with per-recipient placeholders
     text: str
+    nonce: str  # of the placeholders (see compose.personalize)
 
 
 def inline_css(html: str) -> str:
@@ -98,6 +99,7 @@ def render_variant(
 ) -> RenderedVariant:
     """Render and inline the variant of ``content`` for category ``mask``."""
     html_env, text_env = environments(root)
+    marks = Placeholders.fresh()
     view = content.for_mask(mask).resolved(brand.site_name)
     assert view.subject is not None
     context = {
@@ -107,8 +109,8 @@ def render_variant(
         "sections": [(title, getattr(view, key)) for key, title in SECTION_TITLES],
         "brand": brand,
         "button_text": readable_text(brand.accent_color),
-        "ph": PLACEHOLDERS,
+        "ph": marks.marks,
     }
     html = inline_css(html_env.get_template("email/issue.html.j2").render(context))
     text = text_env.get_template("email/issue.txt.j2").render(context)
-    return RenderedVariant(mask, view.subject, html, text)
+    return RenderedVariant(mask, view.subject, html, text, marks.nonce)

@@ -130,6 +130,7 @@ def start_send(session: Session, settings: Settings, issue_id: int, now: datetim
                 subject=rendered.subject,
                 html=rendered.html,
                 text=rendered.text,
+                nonce=rendered.nonce,
                 created_at=now,
             )
         )

@@ -184,7 +184,9 @@ class Sender:
         issue = session.get(Issue, issue_id)
         assert issue is not None
         template = MessageTemplate.prepare(
-            RenderedVariant(variant.mask, variant.subject, variant.html, variant.text),
+            RenderedVariant(
+                variant.mask, variant.subject, variant.html, variant.text, variant.nonce
+            ),
             from_address=self.settings.from_address,
             list_id=self.settings.list_id,
             feedback_id=f"{issue.week_key}:digest:{self.settings.mail_domain}",
