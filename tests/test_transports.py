@@ -166,3 +166,24 @@ def test_outbox_that_cannot_be_written_is_a_temporary_failure(tmp_path: Path) ->
     blocker.write_text("a file, not a folder")
     with pytest.raises(TemporaryFailure, match="outbox"):
         OutboxTransport(blocker).send(envelope("a@example.com"), b"x")
+
+
+def test_utf8_addresses_need_smtputf8(smtp_server: tuple[Recorder, int]) -> None:
+    handler, port = smtp_server  # aiosmtpd offers SMTPUTF8 by default
+    transport = SmtpTransport(SmtpConfig("127.0.0.1", port, timeout=5))
+    try:
+        transport.send(envelope("élise@example.fr"), "To: élise@example.fr\r\n\r\nhi\r\n".encode())
+        transport.send(envelope("plain@example.com"), MESSAGE)  # back to ASCII commands
+    finally:
+        transport.close()
+    assert [m[1] for m in handler.messages] == [["élise@example.fr"], ["plain@example.com"]]
+    old_port = free_port()
+    old = Controller(Recorder(), hostname="127.0.0.1", port=old_port, enable_SMTPUTF8=False)
+    old.start()
+    transport = SmtpTransport(SmtpConfig("127.0.0.1", old_port, timeout=5))
+    try:
+        with pytest.raises(PermanentFailure, match="SMTPUTF8"):
+            transport.send(envelope("élise@example.fr"), MESSAGE)
+    finally:
+        transport.close()
+        old.stop()

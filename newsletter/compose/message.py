@@ -18,28 +18,11 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 
+from newsletter.compose.headers import CRLF, clean, encode_address, encode_header, encode_phrase
 from newsletter.compose.personalize import Placeholders, Recipient, escaped
 from newsletter.compose.render import RenderedVariant
-
-CRLF = "\r\n"
-
-
-def encode_header(name: str, value: str) -> str:
-    """``Name: value`` folded at 78 columns (RFC 5322 2.1.1), with RFC 2047 encoded words when
-    the value is not ASCII."""
-    if value.isascii() and len(name) + len(value) < 76:
-        return f"{name}: {value}"
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    encoded = Header(value, charset, header_name=name).encode(linesep=CRLF)
-    return f"{name}: {encoded}"
-
-
-def encode_address(display_name: str | None, address: str) -> str:
-    return formataddr((display_name or "", address), charset="utf-8")
-
 
 SOFT_BREAK = b"=\r\n"
 
@@ -53,10 +36,27 @@ def _qp(text: str) -> bytes:
 
 
 def _qp_piece(text: str) -> bytes:
-    """QP of a piece that the next piece continues on the same line (soft break unless the
-    piece ends its line)."""
+    """QP of a piece that the next piece continues on a new line: it ends in a soft break
+    unless it ends its own line. Lines stay within 76 octets, the soft break's "=" included
+    (RFC 2045 6.7 rule 5)."""
     encoded = _qp(text)
-    return encoded if not encoded or encoded.endswith(b"\r\n") else encoded + SOFT_BREAK
+    if not encoded or encoded.endswith(b"\r\n"):
+        return encoded
+    head, sep, last = encoded.rpartition(b"\r\n")
+    if len(last) > 75:
+        cut = 75
+        if last[cut - 1 : cut] == b"=":  # never split an "=XX" escape
+            cut -= 1
+        elif last[cut - 2 : cut - 1] == b"=":
+            cut -= 2
+        last = last[:cut] + SOFT_BREAK + last[cut:]
+    return head + sep + last + SOFT_BREAK
+
+
+def list_id_field(list_id: str) -> str:
+    """RFC 2919 ``phrase <id>``: the phrase may need encoding, the id is a dot-atom."""
+    phrase, _, rest = list_id.rpartition("<")
+    return f"{encode_phrase(phrase, 'List-Id')} <{clean(rest)}".strip()
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,10 @@ class MessageTemplate:
         boundary = f"=_nl_{digest}"
         head = CRLF.join(
             [
-                f"From: {encode_address(name, address)}",
+                f"From: {encode_address(name, address, 'From')}",
                 encode_header("Subject", subject if subject is not None else variant.subject),
-                f"List-Id: {list_id}",
-                f"Feedback-ID: {feedback_id}",
+                f"List-Id: {list_id_field(list_id)}",
+                encode_header("Feedback-ID", feedback_id),
                 "MIME-Version: 1.0",
                 f'Content-Type: multipart/alternative; boundary="{boundary}"',
             ]
@@ -126,21 +126,18 @@ class MessageTemplate:
         message_id: str,
         date: datetime,
         unsubscribe_mailto: str,
-        extra_headers: tuple[tuple[str, str], ...] = (),
     ) -> bytes:
         """The whole message for one recipient, as bytes ready for SMTP DATA."""
         values = recipient.values()
         # RFC 2369 List-Unsubscribe with both an https and a mailto URI, and RFC 8058's
         # List-Unsubscribe-Post so that mail clients can unsubscribe with one POST.
         headers = [
-            # formataddr already RFC 2047-encodes a non-ASCII name; the field stays ASCII.
             f"To: {encode_address(to_name, recipient.email)}",
             f"Date: {format_datetime(date)}",
-            f"Message-ID: {message_id}",
-            f"List-Unsubscribe: <{recipient.unsubscribe_url}>,{CRLF} <mailto:{unsubscribe_mailto}"
-            f"?subject=unsubscribe>",
+            f"Message-ID: {clean(message_id)}",
+            f"List-Unsubscribe: <{clean(recipient.unsubscribe_url)}>,{CRLF}"
+            f" <mailto:{clean(unsubscribe_mailto)}?subject=unsubscribe>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-            *(encode_header(k, v) for k, v in extra_headers),
         ]
         b = self.boundary
         part_head = (

@@ -74,8 +74,26 @@ class SmtpTransport:
 
     def send(self, envelope: Envelope, message: bytes) -> None:
         smtp = self._connect()
+        options: list[str] = []
+        if not (envelope.mail_from.isascii() and envelope.rcpt_to.isascii()):
+            # RFC 6531: a UTF-8 address needs SMTPUTF8 end to end.
+            if not smtp.has_extn("smtputf8"):
+                raise PermanentFailure(
+                    f"{envelope.rcpt_to}: a UTF-8 address needs SMTPUTF8 (RFC 6531), "
+                    f"which {self.config.host} does not offer"
+                )
+            options = ["SMTPUTF8"]
+            smtp.command_encoding = "utf-8"
         try:
-            code, text = smtp.mail(envelope.mail_from)
+            self._transaction(smtp, envelope, message, options)
+        finally:
+            smtp.command_encoding = "ascii"
+
+    def _transaction(
+        self, smtp: smtplib.SMTP, envelope: Envelope, message: bytes, options: list[str]
+    ) -> None:
+        try:
+            code, text = smtp.mail(envelope.mail_from, options)
             if code != 250:
                 self._reset()
                 _raise_for(code, text, "MAIL FROM")
