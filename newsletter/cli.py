@@ -183,8 +183,9 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> Non
         )
         for rejection in report.rejections:
             click.echo(f"  rejected {rejection}")
-    if any(r.error for r in reports):
-        ctx.exit(2)
+    code = max(r.exit_code for r in reports)
+    if code:
+        ctx.exit(code)
 
 
 @cli.group()
@@ -419,13 +420,27 @@ def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
 
     if at is not None:
         raise NotImplementedYet("issue send --at")
+    from newsletter.delivery.progress import issue_progress
+
     rt = runtime(ctx)
     dispatcher = dispatcher_for(rt.settings, rt.factory)
     result = send_issue(rt.factory, rt.settings, issue_id, dispatcher, parse_now(None))
     click.echo(
-        f"issue {issue_id}: {result.recipients} recipients, {result.variants} variants, "
-        f"{result.batches} batches"
+        f"issue {issue_id}: {result.recipients} new recipients, {result.variants} variants, "
+        f"{result.batches} batches {'queued' if rt.settings.broker_url else 'sent'}"
     )
+    with rt.factory() as session:
+        progress = issue_progress(session, issue_id)
+    click.echo(
+        f"issue {issue_id}: {progress.status}; "
+        + ", ".join(f"{count} {state}" for state, count in progress.counts.items() if count)
+    )
+    if progress.next_retry_at and not rt.settings.broker_url:
+        when = progress.next_retry_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"some messages wait for a retry, the first at {when} UTC: "
+            f"run 'newsletter issue send {issue_id}' again after that"
+        )
 
 
 @issue.command("status")
@@ -483,8 +498,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("newsletter: aborted", err=True)
         return 1
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # "newsletter" alone: the help text
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"newsletter: error: {exc.format_message()}", err=True)
         return 2
     # Without standalone mode, click returns ctx.exit()'s code instead of raising it.
     return code if isinstance(code, int) else 0

@@ -15,7 +15,7 @@ from datetime import time
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsletter.errors import ConfigError
@@ -137,6 +137,10 @@ class Settings:
             value = raw.strip()
             if name is None or value == "":
                 continue
+            allowed = "\n\t" if name == "sources" else ""
+            if any((ord(c) < 32 and c not in allowed) or c == "\x7f" for c in value):
+                # a CR/LF here could end up as a header line of its own (List-Id, From...)
+                raise ConfigError(variable, "contains control characters (a line break?)")
             kwargs[name] = _PARSERS.get(name, _text)(variable, value)
         return cls(**kwargs)
 
@@ -144,7 +148,11 @@ class Settings:
 def read_dotenv(path: Path) -> dict[str, str]:
     """Parse ``.env``: ``KEY=VALUE`` lines, ``#`` comments, optional quotes and ``export``."""
     out: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read it as UTF-8 text: {exc}") from exc
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -159,8 +167,17 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return out
 
 
+def _split(variable: str, value: str) -> SplitResult:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(variable, f"unparsable URL {value!r}: {exc}") from exc
+    return parts
+
+
 def parse_smtp_url(url: str, variable: str = PREFIX + "SMTP_URL") -> SmtpConfig:
-    parts = urlsplit(url)
+    parts = _split(variable, url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ConfigError(variable, f"expected smtp://host[:port] or smtps://host, got {url!r}")
     query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
@@ -195,7 +212,7 @@ def parse_weekly_at(value: str, variable: str = PREFIX + "WEEKLY_AT") -> WeeklyA
 def _zone(variable: str, name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "America", a folder
         raise ConfigError(variable, f"unknown timezone {name!r}") from exc
 
 
@@ -204,7 +221,7 @@ def _text(variable: str, value: str) -> str:
 
 
 def _http_url(variable: str, value: str) -> str:
-    parts = urlsplit(value)
+    parts = _split(variable, value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(variable, f"expected an http(s) URL, got {value!r}")
     return value.rstrip("/") if variable.endswith("BASE_URL") else value
@@ -216,13 +233,13 @@ def _database_url(variable: str, value: str) -> str:
 
     try:
         make_url(value)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(variable, f"unparsable database URL {value!r}") from exc
     return value
 
 
 def _broker_url(variable: str, value: str) -> str:
-    scheme = urlsplit(value).scheme
+    scheme = _split(variable, value).scheme
     if scheme not in ("redis", "rediss", "amqp", "amqps", "memory", "sentinel"):
         raise ConfigError(variable, f"expected a redis:// or amqp:// URL, got {value!r}")
     return value
@@ -251,7 +268,7 @@ def _positive_float(variable: str, value: str) -> float:
 
 
 def _positive_int(variable: str, value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
         raise ConfigError(variable, f"expected a whole number of at least 1, got {value!r}")
     return int(value)
 

@@ -33,7 +33,7 @@ def make_engine(settings: Settings, *, echo: bool = False) -> Engine:
     variable = "NEWSLETTER_DATABASE_URL"
     try:
         url = make_url(settings.database_url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(variable, f"unparsable database URL {settings.database_url!r}") from exc
     shown = url.render_as_string(hide_password=True)
     kwargs: dict[str, Any] = {"echo": echo}

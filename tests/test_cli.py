@@ -75,9 +75,14 @@ def test_later_verbs_say_not_implemented_yet(
     assert "not implemented yet" in err
 
 
-def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_usage_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["issue", "preview", "not-a-number"]) == 2
     assert main(["ingest", "x.csv", "--format", "yaml"]) == 2
+    assert main(["no-such-verb"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3
+    assert all(line.startswith("newsletter: error: ") for line in err)
+    assert "'not-a-number' is not a valid integer" in err[0]
 
 
 def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
@@ -173,13 +178,14 @@ def test_editor_flow_build_preview_send_status(tmp_path: Path, env: dict[str, st
 
     sent = run(["issue", "send", issue_id], tmp_path, **env)
     assert sent.returncode == 0, sent.stderr
-    assert "2 recipients" in sent.stdout
+    assert "2 new recipients" in sent.stdout
+    assert "sent; 2 sent" in sent.stdout
     status = run(["issue", "status", issue_id], tmp_path, **env)
     assert f"issue {issue_id} (2026-W48): sent" in status.stdout
     assert "sent       2" in status.stdout
     twice = run(["issue", "send", issue_id], tmp_path, **env)
     assert twice.returncode == 1
-    assert "only a draft can be sent" in twice.stderr
+    assert "is sent; only a draft can be sent" in twice.stderr
     assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 2
 
 
@@ -194,6 +200,15 @@ def test_export_reads_back_unchanged(tmp_path: Path, env: dict[str, str]) -> Non
         assert "0 new, 0 updated, 3 unchanged, 0 rejected" in back.stdout, back.stdout
     first = json.loads(run(["reviews", "export"], tmp_path, **env).stdout.splitlines()[0])
     assert first["published_at"].endswith("Z")
+
+
+def test_a_format_not_built_yet_exits_1(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    feed = tmp_path / "feed.xml"
+    feed.write_text("<rss/>")
+    result = run(["ingest", str(feed)], tmp_path, **env)
+    assert result.returncode == 1
+    assert "not implemented yet" in result.stderr
 
 
 def test_failed_source_exits_2_but_others_land(tmp_path: Path, env: dict[str, str]) -> None:

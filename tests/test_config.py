@@ -111,3 +111,36 @@ def test_smtps_means_implicit_tls() -> None:
 def test_weekly_at_accepts_short_and_long_day_names() -> None:
     assert parse_weekly_at("mon 06:05 UTC").weekday == 0
     assert parse_weekly_at("Sunday 23:59 Asia/Tokyo").weekday == 6
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("NEWSLETTER_BATCH_SIZE", "²", "at least 1"),
+        ("NEWSLETTER_SMTP_URL", "smtp://[broken", "unparsable URL"),
+        ("NEWSLETTER_SMTP_URL", "smtp://host:port", "unparsable URL"),
+        ("NEWSLETTER_BASE_URL", "https://[::1", "unparsable URL"),
+        ("NEWSLETTER_BROKER_URL", "redis://[x", "unparsable URL"),
+        ("NEWSLETTER_WEEKLY_AT", "fri 09:00 America", "unknown timezone"),
+        ("NEWSLETTER_DATABASE_URL", "postgresql://h:notaport/db", "unparsable database URL"),
+        ("NEWSLETTER_SITE_NAME", "Reviews\r\nBcc: x@example.com", "control characters"),
+        ("NEWSLETTER_BASE_URL", "https://n.example/\nx", "control characters"),
+    ],
+)
+def test_odd_values_are_config_errors_too(variable: str, value: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        Settings.from_mapping({variable: value})
+
+
+def test_sources_may_span_lines() -> None:
+    assert Settings.from_mapping({"NEWSLETTER_SOURCES": "a.jsonl\n\tb.csv"}).sources == (
+        "a.jsonl",
+        "b.csv",
+    )
+
+
+def test_unreadable_dotenv_is_named(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_bytes(b"NEWSLETTER_SITE_NAME=\xff\xfe\n")
+    with pytest.raises(ConfigError, match="cannot read it as UTF-8"):
+        Settings.from_env({}, dotenv)

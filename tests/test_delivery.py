@@ -346,3 +346,21 @@ def test_a_message_that_cannot_be_built_fails_alone(
         assert error is not None
         assert error.startswith("cannot build the message: UnicodeEncodeError")
         assert session.get_one(Issue, issue_id).status is IssueStatus.SENT
+
+
+def test_sending_again_continues_what_is_due(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    issue_id = issue_with(factory, settings, [review("a", "Film")], ["ok@x.com", "slow@x.com"])
+    transport = MemoryTransport(failures={"slow@x.com": TemporaryFailure("451 later", 451)})
+    s = sender(factory, settings, transport)
+    dispatcher = InlineDispatcher(lambda i: s.run_batch(i).claimed)
+    first = send_issue(factory, settings, issue_id, dispatcher, NOW)
+    assert first.recipients == 2
+    transport.failures.clear()
+    with transaction(factory) as session:
+        session.execute(update(Delivery).values(next_at=utcnow() - timedelta(seconds=1)))
+    again = send_issue(factory, settings, issue_id, dispatcher, utcnow())
+    assert (again.recipients, again.batches) == (0, 1)
+    assert transport.recipients == ["ok@x.com", "slow@x.com"]
+    assert states(factory) == {"ok@x.com": "sent", "slow@x.com": "sent"}

@@ -65,3 +65,13 @@ def test_conformance_subscribers() -> None:
     assert [(r.line, r.reason) for r in parsed.rejected] == [
         (r["line"], r["reason"]) for r in expected["rejected"]
     ]
+
+
+def test_an_unknown_status_rejects_the_row() -> None:
+    data = b"email,status\na@example.com,vip\nb@example.com,confirmed\na@example.com,pending\n"
+    parsed = parse_subscribers(data, "s.csv")
+    assert [(r.line, r.reason) for r in parsed.rejected] == [(2, "unknown_status")]
+    assert [(r.email, r.status) for r in parsed.accepted] == [
+        ("b@example.com", "confirmed"),
+        ("a@example.com", "pending"),
+    ]

@@ -32,6 +32,7 @@ from newsletter.compose.render import render_variant
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.dispatch import Dispatcher
+from newsletter.delivery.sender import claimable
 from newsletter.errors import WorkError
 from newsletter.issues import get_issue, load_content
 from newsletter.models import (
@@ -154,8 +155,21 @@ def send_issue(
     dispatcher: Dispatcher,
     now: datetime,
 ) -> FanoutResult:
-    """Create the deliveries of a draft, commit, then hand the batches to ``dispatcher``."""
+    """Create the deliveries of a draft, commit, then hand the batches to ``dispatcher``.
+
+    On an issue already sending this continues it: whatever is due (retries whose time has
+    come, rows of a worker that died) is dispatched again; nothing is created twice.
+    """
     with transaction(factory) as session:
-        result = start_send(session, settings, issue_id, now)
+        if get_issue(session, issue_id).status is IssueStatus.SENDING:
+            due = (
+                session.scalar(
+                    select(func.count()).where(Delivery.issue_id == issue_id, claimable(now))
+                )
+                or 0
+            )
+            result = FanoutResult(issue_id, 0, 0, math.ceil(due / settings.batch_size))
+        else:
+            result = start_send(session, settings, issue_id, now)
     dispatcher.dispatch(result.issue_id, result.batches)
     return result

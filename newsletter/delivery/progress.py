@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ class Progress:
     week_key: str
     status: str
     counts: dict[str, int]
+    next_retry_at: datetime | None  # the earliest retry still waiting for its time
 
     @property
     def total(self) -> int:
@@ -32,4 +34,9 @@ def issue_progress(session: Session, issue_id: int) -> Progress:
         .group_by(Delivery.state)
     ):
         counts[state.value] = count
-    return Progress(issue.id, issue.week_key, issue.status.value, counts)
+    next_retry = session.scalar(
+        select(func.min(Delivery.next_at)).where(
+            Delivery.issue_id == issue_id, Delivery.state == DeliveryState.QUEUED
+        )
+    )
+    return Progress(issue.id, issue.week_key, issue.status.value, counts, next_retry)

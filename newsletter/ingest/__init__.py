@@ -40,6 +40,7 @@ class SourceReport:
     counts: StoreCounts = field(default_factory=StoreCounts)
     rejections: list[Rejection] = field(default_factory=list)
     error: str | None = None
+    exit_code: int = 0  # 2: the source is bad input; 1: it could not be handled (yet)
 
 
 def read_source(source: str) -> bytes:
@@ -107,5 +108,5 @@ def ingest_sources(
                 else:
                     report.counts = store_reviews(session, parsed.records)
         except (SourceError, NotImplementedYet) as exc:
-            report.error = str(exc)
+            report.error, report.exit_code = str(exc), exc.exit_code
     return reports

@@ -18,6 +18,7 @@ from newsletter.errors import InputError
 from newsletter.sections import parse_picks
 
 _DOMAIN_LABEL = re.compile(r"[a-z0-9-]+")
+STATUSES = frozenset({"pending", "confirmed", "unsubscribed", "bounced", "complained"})
 HEADER_ALIASES = {
     "email": ("email", "e-mail", "email address", "e-mail address", "mail"),
     "name": ("name", "first name", "firstname", "full name", "first_name"),
@@ -140,8 +141,11 @@ def parse_subscribers(data: bytes, source: str) -> ParsedSubscribers:
             except ValueError as exc:
                 out.rejected.append(RowRejection(line, "unknown_category", str(exc)))
                 continue
-            seen.add(email)
             status = cell(status_col).strip().lower() or None
+            if status is not None and status not in STATUSES:
+                out.rejected.append(RowRejection(line, "unknown_status", repr(status)))
+                continue
+            seen.add(email)
             out.accepted.append(
                 SubscriberRow(line, email, clean_name(cell(name_col)), picks, status)
             )
