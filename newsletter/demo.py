@@ -160,10 +160,8 @@ def run_demo(
         sender = Sender(factory, settings, OutboxTransport(settings.outbox_dir))
         dispatcher = InlineDispatcher(lambda issue_id: sender.run_batch(issue_id).claimed)
         before = _sent_count(factory, built.issue_id)
-        if status is IssueStatus.DRAFT:
+        if status in (IssueStatus.DRAFT, IssueStatus.SENDING):  # SENDING: finish a cut-off run
             send_issue(factory, settings, built.issue_id, dispatcher, now)
-        elif status is IssueStatus.SENDING:  # an earlier run was interrupted: finish it
-            dispatcher.dispatch(built.issue_id, 1)
         after = _sent_count(factory, built.issue_id)
         index = write_index(factory, settings, built.issue_id)
         with factory() as session:
