@@ -10,9 +10,9 @@ import pytest
 from conftest import FIXTURES, SHARED_FIXTURES
 
 from newsletter.ingest import parse_source
-from newsletter.ingest.exports import parse_csv, parse_jsonl
+from newsletter.ingest.exports import parse_csv, parse_jsonl, to_row
 from newsletter.ingest.pageviews import PageViews, parse_pageviews
-from newsletter.ingest.records import Parsed, SourceError
+from newsletter.ingest.records import Parsed, ReviewRecord, SourceError
 
 SITE = "https://reviews.example.com/"
 
@@ -118,19 +118,12 @@ def _expected(path: Path) -> dict[str, Any]:
     return data
 
 
-def _as_dict(record: Any) -> dict[str, Any]:
-    return {
-        "url": record.url,
-        "title": record.title,
-        "category": None if record.category == "Other" else record.category,
-        "author": record.author,
-        "published_at": record.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "score": record.score,
-        "score_max": record.score_max,
-        "tldr": record.tldr,
-        "image_url": record.image_url,
-        "is_review": record.is_review,
-    }
+def _as_dict(record: ReviewRecord) -> dict[str, Any]:
+    """A record as the corpus writes it: no excerpt, no category where ours says Other."""
+    row = to_row(record)
+    del row["excerpt"]
+    row["category"] = None if record.category == "Other" else record.category
+    return row
 
 
 needs_corpus = pytest.mark.skipif(
