@@ -1,0 +1,13 @@
+"""The ``newsletter`` command line (SPEC.md, "Public interface").
+
+``_app`` holds the group, the settings runtime and the exit-code handling; each other module
+adds one family of verbs.
+"""
+
+from __future__ import annotations
+
+from newsletter.cli import _data, _issues, _subscribers
+from newsletter.cli._app import cli, main
+
+__all__ = ["cli", "main"]
+del _data, _issues, _subscribers

@@ -1,0 +1,147 @@
+"""Commands for issues (build, preview, send, steer) and the scheduled and web verbs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from newsletter.cli._app import cli, later, parse_now, runtime
+from newsletter.errors import InputError, NotImplementedYet
+
+
+@cli.group()
+def issue() -> None:
+    """Build, preview, send and steer issues."""
+
+
+@issue.command("build")
+@click.option("--week", default=None, help="ISO week, e.g. 2026-W48 (default: this week).")
+@click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
+@click.pass_context
+def issue_build(ctx: click.Context, week: str | None, now_text: str | None) -> None:
+    """Build (or return the existing) draft for a week; prints the issue id."""
+    from newsletter.db import transaction
+    from newsletter.issues import build_issue
+
+    rt = runtime(ctx)
+    with transaction(rt.factory) as session:
+        result = build_issue(session, rt.settings, now=parse_now(now_text), week=week)
+    click.echo(result.issue_id)
+    state = "built" if result.created else f"exists ({result.status.value})"
+    click.echo(
+        f"issue {result.issue_id} for {result.week_key} {state}: {result.new} new, "
+        f"{result.trending} trending",
+        err=True,
+    )
+
+
+@issue.command("preview")
+@click.argument("issue_id", type=int)
+@click.option("--subscriber", "email", default=None, help="Show it as this subscriber gets it.")
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@click.pass_context
+def issue_preview(
+    ctx: click.Context, issue_id: int, email: str | None, fmt: str, output: Path | None
+) -> None:
+    """Render an issue as HTML, text or a whole message."""
+    from newsletter.preview import preview
+
+    rt = runtime(ctx)
+    with rt.factory() as session:
+        data = preview(session, rt.settings, issue_id, email=email, fmt=fmt)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"-o {output}: {exc.strerror}") from exc
+    click.echo(f"wrote {output}", err=True)
+
+
+@issue.command("test-send")
+@click.argument("issue_id", type=int)
+@click.option("--to", "to", multiple=True, required=True)
+@later("issue test-send")
+def issue_test_send(issue_id: int, to: tuple[str, ...]) -> None:
+    """Send test copies (marked as tests) to chosen addresses."""
+
+
+@issue.command("send")
+@click.argument("issue_id", type=int)
+@click.option("--at", "at", default=None, help="Send at this time instead of now (ISO 8601).")
+@click.pass_context
+def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
+    """Send a draft to every eligible subscriber (through workers when a broker is set)."""
+    from newsletter.delivery.fanout import send_issue
+    from newsletter.delivery.runner import dispatcher_for
+
+    if at is not None:
+        raise NotImplementedYet("issue send --at")
+    from newsletter.delivery.progress import issue_progress
+
+    rt = runtime(ctx)
+    dispatcher = dispatcher_for(rt.settings, rt.factory)
+    result = send_issue(rt.factory, rt.settings, issue_id, dispatcher, parse_now(None))
+    click.echo(
+        f"issue {issue_id}: {result.recipients} new recipients, {result.variants} variants, "
+        f"{result.batches} batches {'queued' if rt.settings.broker_url else 'sent'}"
+    )
+    with rt.factory() as session:
+        progress = issue_progress(session, issue_id)
+    click.echo(
+        f"issue {issue_id}: {progress.status}; "
+        + ", ".join(f"{count} {state}" for state, count in progress.counts.items() if count)
+    )
+    if progress.next_retry_at and not rt.settings.broker_url:
+        when = progress.next_retry_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"some messages wait for a retry, the first at {when} UTC: "
+            f"run 'newsletter issue send {issue_id}' again after that"
+        )
+
+
+@issue.command("status")
+@click.argument("issue_id", type=int)
+@click.option("--follow", is_flag=True, help="Keep watching with a progress bar.")
+@click.pass_context
+def issue_status(ctx: click.Context, issue_id: int, follow: bool) -> None:
+    """Counts of deliveries by state."""
+    from newsletter.delivery.progress import issue_progress
+
+    if follow:
+        raise NotImplementedYet("issue status --follow")
+    with runtime(ctx).factory() as session:
+        progress = issue_progress(session, issue_id)
+    click.echo(f"issue {issue_id} ({progress.week_key}): {progress.status}")
+    for state, count in progress.counts.items():
+        click.echo(f"  {state:<10} {count}")
+
+
+for _verb in ("pause", "resume", "cancel"):
+
+    def _make(verb: str) -> None:
+        @issue.command(verb, help=f"{verb.capitalize()} the sending of an issue.")
+        @click.argument("issue_id", type=int)
+        @later(f"issue {verb}")
+        def _command(issue_id: int) -> None: ...
+
+    _make(_verb)
+
+
+@cli.command()
+@click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
+@later("weekly")
+def weekly(now_text: str | None) -> None:
+    """The scheduled job: ingest sources, build this week's issue, send it on time."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@later("serve")
+def serve(host: str, port: int) -> None:
+    """The web app: subscriber pages, click redirects, editor and operator pages."""
