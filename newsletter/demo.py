@@ -13,7 +13,6 @@ import json
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
 from importlib.resources import files
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from newsletter.errors import InputError
 from newsletter.ingest import ingest_sources, parse_source
 from newsletter.ingest.pageviews import PageViews
 from newsletter.issues import build_issue, load_content
-from newsletter.models import Delivery, DeliveryState, IssueStatus, Subscriber
+from newsletter.models import Delivery, DeliveryState, IssueStatus, IssueVariant, Subscriber
 from newsletter.sections import sections_of
 from newsletter.subscribers.parse import parse_subscribers
 from newsletter.subscribers.store import import_rows
@@ -205,18 +204,20 @@ def write_index(factory: sessionmaker[Session], settings: Settings, issue_id: in
                 Subscriber.name,
                 Delivery.state,
                 Delivery.variant_mask,
+                IssueVariant.subject,
             )
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .join(
+                IssueVariant,
+                (IssueVariant.issue_id == Delivery.issue_id)
+                & (IssueVariant.mask == Delivery.variant_mask),
+            )
             .where(Delivery.issue_id == issue_id)
             .order_by(Subscriber.email_key)
         ).all()
     entries = []
-    for message_id, email, name, state, mask in rows:
+    for message_id, email, name, state, mask, subject in rows:
         file_name = outbox_name(Envelope(settings.sender_email, email, message_id))
-        path = settings.outbox_dir / file_name
-        subject = ""
-        if path.is_file():
-            subject = str(message_from_bytes(path.read_bytes(), policy=policy.default)["Subject"])
         entries.append(
             {
                 "file": file_name,

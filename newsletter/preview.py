@@ -15,7 +15,7 @@ from newsletter.compose.message import MessageTemplate
 from newsletter.compose.personalize import personalize
 from newsletter.compose.render import render_variant
 from newsletter.config import Settings
-from newsletter.delivery.fanout import message_id_prefix
+from newsletter.delivery.fanout import message_id
 from newsletter.errors import NotFound
 from newsletter.issues import load_content
 from newsletter.models import Subscriber, utcnow
@@ -56,14 +56,15 @@ def preview(
             list_id=settings.list_id,
             feedback_id=f"{content.week_key}:digest:{settings.mail_domain}",
         )
-        message_id = (
-            f"{message_id_prefix(content.week_key, issue_id)}"
-            f"{subscriber.id if subscriber else 0}@{settings.mail_domain}>"
-        )
         return template.build(
             recipient,
             to_name=subscriber.name if subscriber else None,
-            message_id=message_id,
+            message_id=message_id(
+                content.week_key,
+                issue_id,
+                subscriber.id if subscriber else 0,
+                settings.mail_domain,
+            ),
             date=utcnow(),
             unsubscribe_mailto=settings.unsubscribe_mailto,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 import shutil
@@ -113,6 +114,8 @@ def test_index_lists_every_message(demo_run: tuple[Path, str]) -> None:
     index = (folder / "newsletter-data" / "outbox" / "index.html").read_text(encoding="utf-8")
     for path in (folder / "newsletter-data" / "outbox").glob("*.eml"):
         assert f'href="{path.name}"' in index
+        subject = message_from_bytes(path.read_bytes(), policy=policy.default)["Subject"]
+        assert html.escape(str(subject), quote=False) in index
 
 
 def test_unusable_data_folder_exits_2(tmp_path: Path) -> None:

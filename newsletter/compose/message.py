@@ -95,7 +95,6 @@ class MessageTemplate:
         from_address: str,
         list_id: str,
         feedback_id: str,
-        subject: str | None = None,
     ) -> MessageTemplate:
         name, address = parseaddr(from_address)
         # "=_" cannot occur in quoted-printable output, so this boundary never collides.
@@ -104,7 +103,7 @@ class MessageTemplate:
         head = CRLF.join(
             [
                 f"From: {encode_address(name, address, 'From')}",
-                encode_header("Subject", subject if subject is not None else variant.subject),
+                encode_header("Subject", variant.subject),
                 f"List-Id: {list_id_field(list_id)}",
                 encode_header("Feedback-ID", feedback_id),
                 "MIME-Version: 1.0",

@@ -55,8 +55,15 @@ class FanoutResult:
     batches: int
 
 
-def message_id_prefix(week_key: str, issue_id: int) -> str:
-    return f"<nl.{week_key}.{issue_id}."
+def message_id_parts(week_key: str, issue_id: int, domain: str) -> tuple[str, str]:
+    """What goes before and after the subscriber id in a Message-ID (RFC 5322 3.6.4):
+    ``<nl.{week}.{issue}.{subscriber}@{domain}>``, deterministic per (issue, subscriber)."""
+    return f"<nl.{week_key}.{issue_id}.", f"@{domain}>"
+
+
+def message_id(week_key: str, issue_id: int, subscriber_id: int, domain: str) -> str:
+    prefix, suffix = message_id_parts(week_key, issue_id, domain)
+    return f"{prefix}{subscriber_id}{suffix}"
 
 
 def eligible_subscribers(issue_mask: int) -> ColumnElement[bool]:
@@ -81,11 +88,8 @@ def start_send(session: Session, settings: Settings, issue_id: int, now: datetim
         (Subscriber.category_mask == 0, literal(0)),
         else_=Subscriber.category_mask.op("&")(issue_mask),
     )
-    message_id = (
-        literal(message_id_prefix(issue.week_key, issue.id))
-        + cast(Subscriber.id, String)
-        + literal(f"@{settings.mail_domain}>")
-    )
+    prefix, suffix = message_id_parts(issue.week_key, issue.id, settings.mail_domain)
+    message_id = literal(prefix) + cast(Subscriber.id, String) + literal(suffix)
     already = exists().where(Delivery.issue_id == issue.id, Delivery.subscriber_id == Subscriber.id)
     rows = select(
         literal(issue.id),
