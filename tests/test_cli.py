@@ -245,3 +245,28 @@ def test_a_week_with_nothing_to_send_builds_no_issue(tmp_path: Path, env: dict[s
     bad_week = run(["issue", "build", "--week", "2026-53"], tmp_path, **env)
     assert bad_week.returncode == 2
     assert "expected YYYY-Www" in bad_week.stderr
+
+
+def test_send_through_an_unreachable_smtp_server_schedules_retries(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**env, "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{port}?timeout=2"}
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    assert run(["ingest", str(FIXTURES / "exports/quirks.jsonl")], tmp_path, **env).returncode == 0
+    assert (
+        run(["subscribers", "add", "a@example.com", "--confirmed"], tmp_path, **env).returncode == 0
+    )
+    issue_id = run(
+        ["issue", "build", "--now", "2026-11-24T12:00:00Z"], tmp_path, **env
+    ).stdout.strip()
+    sent = run(["issue", "send", issue_id], tmp_path, **env)
+    assert sent.returncode == 0, sent.stderr
+    assert "sending; 1 queued" in sent.stdout
+    assert f"run 'newsletter issue send {issue_id}' again after that" in sent.stdout
+    status = run(["issue", "status", issue_id], tmp_path, **env)
+    assert "queued     1" in status.stdout
