@@ -202,13 +202,13 @@ def test_export_reads_back_unchanged(tmp_path: Path, env: dict[str, str]) -> Non
     assert first["published_at"].endswith("Z")
 
 
-def test_a_format_not_built_yet_exits_1(tmp_path: Path, env: dict[str, str]) -> None:
+def test_a_png_named_feed_is_refused_with_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
     assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
     feed = tmp_path / "feed.xml"
-    feed.write_text("<rss/>")
+    feed.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     result = run(["ingest", str(feed)], tmp_path, **env)
-    assert result.returncode == 1
-    assert "not implemented yet" in result.stderr
+    assert result.returncode == 2
+    assert f"{feed}: not a feed: the file is a PNG image" in result.stderr
 
 
 def test_failed_source_exits_2_but_others_land(tmp_path: Path, env: dict[str, str]) -> None:

@@ -14,9 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.db import transaction
 from newsletter.errors import NotImplementedYet
 from newsletter.ingest.exports import parse_csv, parse_jsonl
+from newsletter.ingest.feeds import parse_feed
+from newsletter.ingest.pages import parse_page
 from newsletter.ingest.pageviews import PageViews, parse_pageviews
 from newsletter.ingest.records import Parsed, Rejection, ReviewRecord, SourceError
 from newsletter.ingest.store import StoreCounts, store_daily_views, store_reviews
+from newsletter.ingest.wpjson import parse_wp_json
 
 FORMATS = ("rss", "atom", "wp-json", "page", "jsonl", "csv", "pageviews")
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -78,7 +81,9 @@ def detect_format(source: str, data: bytes) -> str:
     raise SourceError(source, "cannot tell its format; pass --format")
 
 
-def parse_source(source: str, data: bytes, fmt: str, site_url: str) -> Parsed | PageViews:
+def parse_source(
+    source: str, data: bytes, fmt: str, site_url: str, base_url: str | None = None
+) -> Parsed | PageViews:
     """Run the extractor of ``fmt`` over ``data`` (pure: nothing is stored)."""
     if fmt == "jsonl":
         return parse_jsonl(data, source)
@@ -86,6 +91,12 @@ def parse_source(source: str, data: bytes, fmt: str, site_url: str) -> Parsed | 
         return parse_csv(data, source)
     if fmt == "pageviews":
         return parse_pageviews(data, source, site_url)
+    if fmt in ("rss", "atom"):
+        return parse_feed(data, source, base_url)
+    if fmt == "wp-json":
+        return parse_wp_json(data, source)
+    if fmt == "page":
+        return parse_page(data, source, base_url)
     raise NotImplementedYet(f"{source}: the {fmt} format")
 
 

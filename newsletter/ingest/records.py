@@ -75,3 +75,4 @@ class Parsed:
     format: str
     records: list[ReviewRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # recoverable oddities worth telling

@@ -33,6 +33,19 @@ def canonical_url(url: str, base: str | None = None) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
 
 
+_ID_ONLY_PARAMS = frozenset({"p", "page_id", "post", "attachment_id"})
+
+
+def is_permalink(url: str) -> bool:
+    """Whether ``url`` names a post by its path: ``https://site/?p=123`` (a WordPress guid)
+    only names it by database id and changes with the permalink settings."""
+    parts = urlsplit(url)
+    if parts.path not in ("", "/"):
+        return True
+    names = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    return bool(names) and not names & _ID_ONLY_PARAMS
+
+
 def url_key(url: str, site: str | None = None) -> str:
     """The analytics key of a URL: https, host without ``www.``, path with a trailing slash,
     no query or fragment. Relative paths resolve against ``site``. Returns "" when unusable."""

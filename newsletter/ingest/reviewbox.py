@@ -1,0 +1,239 @@
+"""The review facts inside an article's HTML: the score box and the TL;DR.
+
+Used on feed content, WordPress ``content.rendered`` and a page's article element. In order of
+trust: a review-box plugin's markup (WP Review, Taqyeem, Lets Review and look-alikes; the box
+*total*, never one criterion), then a score written as labelled text ("Rating: 8/10",
+"Rating - 7/10") or standing alone in its own block ("8.5 out of 10", "4/5 stars"). A fraction
+inside prose ("the insert alone is a 10/10") is not a score. Widgets that list other posts
+(related, trending, sidebars) are removed first: their scores belong to other reviews.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from newsletter.ingest.html import HtmlElement, has_class, text_of
+
+_NUM = r"(\d{1,3}(?:[.,]\d{1,2})?)"
+_FRACTION = rf"{_NUM}\s*(?:/|out\s+of)\s*{_NUM}"
+SCORE_TEXT = re.compile(rf"^\s*{_FRACTION}(?:\s*(?:stars?|points?|★+))?\s*$", re.I)
+_LABEL = r"(?:(?:final|overall|our|the)\s+)?(?:rating|score|verdict|grade)"
+LABELLED = re.compile(
+    rf"^\s*{_LABEL}\s*(?:[:\-–—=]\s*)?{_FRACTION}(?:\s*(?:stars?|points?))?\s*[.!]?\s*$", re.I
+)
+TLDR_LABEL = re.compile(
+    r"^\s*(?:tl\s*;?\s*dr|too\s+long\s*;?\s*didn[’']?t\s+read)\s*[:\-–—.]?\s*(.*)$", re.I | re.S
+)
+_BARE_NUMBER = re.compile(rf"^\s*{_NUM}\s*(%)?\s*$")
+
+# Containers of other posts: their titles, bylines and scores are not this article's.
+NOISE_XPATH = (
+    " | ".join(
+        f".//*[{has_class(c)}]"
+        for c in (
+            "post-card",
+            "related-posts",
+            "jp-relatedposts",
+            "yarpp-related",
+            "widget",
+            "widget-area",
+            "share-bar",
+            "sharedaddy",
+            "author-box",
+            "newsletter-cta",
+            "trending-mega",
+            "header-trending",
+        )
+    )
+    + " | .//aside | .//nav | .//script | .//style | .//form"
+)
+
+_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "dd", "dt", "blockquote", "div")
+_BLOCK_SET = frozenset(_BLOCKS)
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    """One review-box plugin: its container, total, criteria, summary and default scale."""
+
+    name: str
+    container: str
+    total: str
+    criteria: str
+    summary: str
+    labels: str  # summary headings to leave out ("TL;DR")
+
+
+PLUGINS: tuple[BoxSpec, ...] = (
+    BoxSpec(
+        "wp-review",
+        f".//*[{has_class('review-wrapper')}]",
+        f".//*[{has_class('review-total-box')}]",
+        f".//*[{has_class('review-list')}]/li",
+        f".//*[{has_class('review-desc')}]",
+        f".//*[{has_class('review-summary-title')}]",
+    ),
+    BoxSpec(
+        "taqyeem",
+        f".//*[{has_class('review_wrap')} or {has_class('review-box')}]",
+        f".//*[{has_class('review-final-score')}]//h3 | .//*[{has_class('review-final-score')}]",
+        f".//*[{has_class('review-item')}]",
+        f".//*[{has_class('review-short-summary')} or {has_class('review-summary')}]",
+        f".//*[{has_class('review-summary-title')}]",
+    ),
+    BoxSpec(
+        "lets-review",
+        f".//*[{has_class('lets-review-block__wrap')}]",
+        f".//*[{has_class('lets-review-block__final-score')}]",
+        f".//*[{has_class('lets-review-block__crit')}]",
+        f".//*[{has_class('lets-review-block__conclusion')}]",
+        f".//*[{has_class('lets-review-block__conclusion__title')}]",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    """What the article's body says about itself."""
+
+    score: float | None = None
+    score_max: float | None = None
+    tldr: str | None = None
+    has_box: bool = False  # a review box is present: the post is a review by its markup
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", "."))
+
+
+def parse_score(text: str | None, default_max: float | None = None) -> tuple[float, float] | None:
+    """``"8/10"``, ``"8.5 out of 10"``, ``"4/5 stars"``; a bare ``"8.5"`` needs ``default_max``
+    (and ``"85%"`` is out of 100)."""
+    if not text:
+        return None
+    match = SCORE_TEXT.match(text) or LABELLED.match(text)
+    if match:
+        return number(match.group(1)), number(match.group(2))
+    bare = _BARE_NUMBER.match(text)
+    if bare and bare.group(2):
+        return number(bare.group(1)), 100.0
+    if bare and default_max:
+        return number(bare.group(1)), default_max
+    return None
+
+
+def prune_noise(root: HtmlElement) -> HtmlElement:
+    """Remove other posts' widgets, navigation and scripts from ``root`` (in place)."""
+    for el in root.xpath(NOISE_XPATH):
+        if el.getparent() is not None:
+            el.drop_tree()
+    return root
+
+
+def _box_scale(container: HtmlElement) -> float:
+    classes = container.get("class", "")
+    if "percentage" in classes:
+        return 100.0
+    if "star" in classes:
+        return 5.0
+    return 10.0
+
+
+def _summary(el: HtmlElement | None, labels: str) -> str | None:
+    if el is None:
+        return None
+    for label in el.xpath(labels):
+        label.drop_tree()
+    text = text_of(el)
+    if text:
+        match = TLDR_LABEL.match(text)
+        text = match.group(1).strip() if match else text
+    return text or None
+
+
+def _from_box(root: HtmlElement) -> ReviewFacts | None:
+    for spec in PLUGINS:
+        boxes = root.xpath(spec.container)
+        if not boxes:
+            continue
+        box = boxes[0]
+        scale = _box_scale(box)
+        score: tuple[float, float] | None = None
+        for total in box.xpath(spec.total):
+            score = parse_score(text_of(total), scale)
+            if score:
+                break
+        if score is None:
+            criteria = [parse_score(_criterion_text(c), scale) for c in box.xpath(spec.criteria)]
+            found = [c for c in criteria if c]
+            if found:  # no total printed: the mean of the criteria, on their shared scale
+                score = (round(sum(c[0] for c in found) / len(found), 1), found[0][1])
+        summaries = box.xpath(spec.summary)
+        tldr = _summary(summaries[0] if summaries else None, spec.labels)
+        return ReviewFacts(
+            score[0] if score else None, score[1] if score else None, tldr, has_box=True
+        )
+    return None
+
+
+def _criterion_text(item: HtmlElement) -> str | None:
+    """A criterion row's own score: "Story - 9/10" -> "9/10"."""
+    text = text_of(item) or ""
+    fractions = re.findall(_FRACTION, text)
+    return f"{fractions[-1][0]}/{fractions[-1][1]}" if fractions else None
+
+
+def _leaf_blocks(root: HtmlElement) -> list[HtmlElement]:
+    """Block elements that hold no other block: where a labelled score or TL;DR sits."""
+    found: list[HtmlElement] = []
+    for el in root.iter(*_BLOCKS):
+        if not any(isinstance(d.tag, str) and d.tag in _BLOCK_SET for d in el.iterdescendants()):
+            found.append(el)
+    return found
+
+
+def _next_text(el: HtmlElement) -> str | None:
+    """The text of the first non-empty block after a label-only block."""
+    sibling = el.getnext()
+    while sibling is not None:
+        text = text_of(sibling)
+        if text:
+            return text
+        sibling = sibling.getnext()
+    return None
+
+
+def _from_text(root: HtmlElement) -> ReviewFacts:
+    score: tuple[float, float] | None = None
+    tldr: str | None = None
+    for block in _leaf_blocks(root):
+        text = text_of(block)
+        if not text:
+            continue
+        if score is None and len(text) <= 80:
+            score = parse_score(text)
+        if tldr is None:
+            match = TLDR_LABEL.match(text)
+            if match:
+                tldr = match.group(1).strip() or _next_text(block)
+        if score and tldr:
+            break
+    return ReviewFacts(score[0] if score else None, score[1] if score else None, tldr)
+
+
+def review_facts(root: HtmlElement) -> ReviewFacts:
+    """Score and TL;DR of the article under ``root`` (pruned of other posts' widgets in place)."""
+    prune_noise(root)
+    box = _from_box(root)
+    if box and box.score is not None and box.tldr:
+        return box
+    text = _from_text(root)
+    if box is None:
+        return text
+    return ReviewFacts(
+        box.score if box.score is not None else text.score,
+        box.score_max if box.score is not None else text.score_max,
+        box.tldr or text.tldr,
+        has_box=True,
+    )
