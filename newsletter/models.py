@@ -163,6 +163,41 @@ class ReviewMetric(Base):
     __table_args__ = (Index("ix_review_metrics_day", "day"),)
 
 
+class ReviewSource(Base):
+    """What one source last said about one review (a digest of its record).
+
+    Several sources describe the same post (the feed, the API, the page) with different
+    excerpts and gaps. A review is rewritten only when one of its sources *changes* what it
+    says, so re-ingesting every source is a no-op instead of a tug of war between them.
+    """
+
+    __tablename__ = "review_sources"
+
+    review_id: Mapped[int] = mapped_column(
+        ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # sha1 of the source
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class FetchState(Base):
+    """What the last successful fetch of one source URL told us, for conditional GET.
+
+    Written in the same transaction as the records of that fetch: a failed ingest leaves the
+    validators of the previous good fetch, so the next run fetches the source in full again.
+    """
+
+    __tablename__ = "fetch_state"
+
+    url: Mapped[str] = mapped_column(String(URL_LENGTH), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    records: Mapped[int] = mapped_column(Integer, default=0)  # items in the stored body
+    pages: Mapped[int] = mapped_column(Integer, default=1)  # WordPress X-WP-TotalPages
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Subscriber(Base):
     __tablename__ = "subscribers"
 

@@ -73,7 +73,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 # -- ingest and reviews -----------------------------------------------------------------------
 @cli.command()
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.option(
     "--format",
     "fmt",
@@ -83,22 +83,36 @@ def db_upgrade(ctx: click.Context) -> None:
 )
 @click.pass_context
 def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> None:
-    """Ingest reviews or page views from files (URLs: issue 3)."""
-    from newsletter.ingest import ingest_sources
+    """Ingest reviews or page views from files and URLs (default: NEWSLETTER_SOURCES).
+
+    Each SOURCE lands completely or not at all; a URL unchanged since the last run costs a
+    304. Exit 2 when a whole source failed (the others still land).
+    """
+    from newsletter.errors import InputError
+    from newsletter.ingest import Fetcher, fetch_policy, ingest_sources
 
     rt = runtime(ctx)
-    reports = ingest_sources(rt.factory, list(sources), rt.settings.site_url, fmt)
+    settings = rt.settings
+    chosen = list(sources) or list(settings.sources)
+    if not chosen:
+        raise InputError("no sources: pass SOURCE... or set NEWSLETTER_SOURCES")
+    policy = fetch_policy(settings.site_url, settings.fetch_timeout, settings.fetch_max_bytes)
+    with Fetcher(policy) as fetcher:
+        reports = ingest_sources(rt.factory, chosen, settings.site_url, fmt, fetcher)
     for report in reports:
         if report.error:
             click.echo(f"error: {report.error}", err=True)
             continue
         c = report.counts
+        state = "not modified, " if report.not_modified else ""
         click.echo(
-            f"{report.source} ({report.format}): {c.new} new, {c.updated} updated, "
+            f"{report.source} ({report.format}): {state}{c.new} new, {c.updated} updated, "
             f"{c.unchanged} unchanged, {len(report.rejections)} rejected"
         )
         for rejection in report.rejections:
             click.echo(f"  rejected {rejection}")
+        for note in report.notes:
+            click.echo(f"  note: {note}")
     code = max(r.exit_code for r in reports)
     if code:
         ctx.exit(code)

@@ -1,14 +1,15 @@
 """Storing what extractors return: reviews upserted by canonical URL, daily views replaced.
 
 Both functions run inside the caller's transaction, so a source lands completely or not at all.
-Re-storing the same records changes nothing (compared by content hash); a changed review is
-updated in place and keeps its ``first_seen_at``.
+Re-storing the same records changes nothing (compared by content hash, per source); a changed
+review is updated in place and keeps its ``first_seen_at``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import insert, select, tuple_, update
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.urls import url_key
-from newsletter.models import Review, ReviewMetric, utcnow
+from newsletter.models import Review, ReviewMetric, ReviewSource, utcnow
+from newsletter.sections import OTHER
 
 CHUNK = 500
 
@@ -54,11 +56,61 @@ def _columns(record: ReviewRecord, content_hash: str) -> dict[str, object]:
     }
 
 
+def merge(stored: ReviewRecord, incoming: ReviewRecord) -> ReviewRecord:
+    """``incoming`` over ``stored``: a field the incoming source does not carry (``None``, or a
+    category it cannot place) never erases what another source supplied."""
+    has_score = incoming.score is not None
+    return replace(
+        incoming,
+        category=incoming.category if incoming.category != OTHER else stored.category,
+        author=incoming.author or stored.author,
+        updated_at=incoming.updated_at or stored.updated_at,
+        score=incoming.score if has_score else stored.score,
+        score_max=incoming.score_max if has_score else stored.score_max,
+        tldr=incoming.tldr or stored.tldr,
+        excerpt=incoming.excerpt or stored.excerpt,
+        image_url=incoming.image_url or stored.image_url,
+        is_review=incoming.is_review or stored.is_review,
+    )
+
+
+def _as_record(row: Review) -> ReviewRecord:
+    return ReviewRecord(
+        row.url,
+        row.title,
+        row.category,
+        row.author,
+        row.published_at,
+        row.updated_at,
+        row.score,
+        row.score_max,
+        row.tldr,
+        row.excerpt,
+        row.image_url,
+        row.is_review,
+    )
+
+
+def source_key(source: str) -> str:
+    return hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
 def store_reviews(
-    session: Session, records: Iterable[ReviewRecord], now: datetime | None = None
+    session: Session,
+    records: Iterable[ReviewRecord],
+    now: datetime | None = None,
+    source: str = "",
 ) -> StoreCounts:
-    """Upsert ``records`` by URL. A URL repeated within one call keeps its last record."""
+    """Upsert ``records`` from ``source`` by URL. A URL repeated within one call keeps its
+    last record.
+
+    A review is new, updated (its stored fields changed) or unchanged. When ``source`` says
+    exactly what it said last time about a review, the review is left alone even if another
+    source has since supplied different values; when it says something new, its non-empty
+    fields are merged over the stored ones (:func:`merge`). ``first_seen_at`` never moves.
+    """
     now = now or utcnow()
+    key = source_key(source)
     latest: dict[str, ReviewRecord] = {}
     for record in records:
         latest[record.url] = record
@@ -66,30 +118,67 @@ def store_reviews(
     urls = list(latest)
     for start in range(0, len(urls), CHUNK):
         chunk = urls[start : start + CHUNK]
-        existing = dict(
+        rows = {r.url: r for r in session.scalars(select(Review).where(Review.url.in_(chunk)))}
+        said = dict(
             session.execute(
-                select(Review.url, Review.content_hash).where(Review.url.in_(chunk))
+                select(ReviewSource.review_id, ReviewSource.content_hash).where(
+                    ReviewSource.source_key == key,
+                    ReviewSource.review_id.in_([r.id for r in rows.values()]),
+                )
             ).all()
         )
         inserts: list[dict[str, object]] = []
+        provenance: dict[str, str] = {}
         for url in chunk:
             record = latest[url]
             digest = record.content_hash()
-            if url not in existing:
+            row = rows.get(url)
+            if row is None:
                 inserts.append(_columns(record, digest) | {"first_seen_at": now, "changed_at": now})
+                provenance[url] = digest
                 counts.new += 1
-            elif existing[url] != digest:
+                continue
+            if said.get(row.id) == digest:
+                counts.unchanged += 1
+                continue
+            merged = merge(_as_record(row), record)
+            merged_digest = merged.content_hash()
+            if merged_digest == row.content_hash:
+                counts.unchanged += 1
+            else:
                 session.execute(
                     update(Review)
-                    .where(Review.url == url)
-                    .values(_columns(record, digest) | {"changed_at": now})
+                    .where(Review.id == row.id)
+                    .values(_columns(merged, merged_digest) | {"changed_at": now})
                 )
                 counts.updated += 1
-            else:
-                counts.unchanged += 1
+            _remember(session, row.id, key, digest, known=row.id in said)
         if inserts:
             session.execute(insert(Review), inserts)
+            new_ids = session.execute(
+                select(Review.url, Review.id).where(Review.url.in_(list(provenance)))
+            ).all()
+            session.execute(
+                insert(ReviewSource),
+                [
+                    {"review_id": rid, "source_key": key, "content_hash": provenance[u]}
+                    for u, rid in new_ids
+                ],
+            )
     return counts
+
+
+def _remember(session: Session, review_id: int, key: str, digest: str, *, known: bool) -> None:
+    if known:
+        session.execute(
+            update(ReviewSource)
+            .where(ReviewSource.review_id == review_id, ReviewSource.source_key == key)
+            .values(content_hash=digest)
+        )
+    else:
+        session.execute(
+            insert(ReviewSource).values(review_id=review_id, source_key=key, content_hash=digest)
+        )
 
 
 def store_daily_views(session: Session, daily: dict[tuple[str, date], int]) -> StoreCounts:
