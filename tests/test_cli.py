@@ -224,6 +224,30 @@ def test_failed_source_exits_2_but_others_land(tmp_path: Path, env: dict[str, st
     assert "quirks.csv (csv): 3 new" in result.stdout
 
 
+def test_ingest_reads_configured_sources_over_http(tmp_path: Path, env: dict[str, str]) -> None:
+    from httpsite import Site, static
+    from test_fetch import rss
+
+    site = Site().start()
+    try:
+        site.routes["/feed/"] = static(rss("a", "b"), "application/rss+xml", etag='"v1"')
+        sources = {**env, "NEWSLETTER_SOURCES": f"{site.url}/feed/"}
+        assert run(["db", "upgrade"], tmp_path, **sources).returncode == 0
+        first = run(["ingest"], tmp_path, **sources)
+        second = run(["ingest"], tmp_path, **sources)
+    finally:
+        site.stop()
+    assert (first.returncode, first.stderr) == (0, "")
+    assert f"{site.url}/feed/ (rss): 2 new, 0 updated, 0 unchanged, 0 rejected" in first.stdout
+    assert "not modified, 0 new, 0 updated, 2 unchanged" in second.stdout
+
+
+def test_ingest_without_sources_says_where_to_put_them(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run(["ingest"], tmp_path, **env)
+    assert result.returncode == 2
+    assert "no sources: pass SOURCE... or set NEWSLETTER_SOURCES" in result.stderr
+
+
 def test_subscriber_import_and_formula_safe_export(tmp_path: Path, env: dict[str, str]) -> None:
     assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
     imported = run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -114,3 +115,39 @@ def test_a_failure_while_storing_rolls_the_whole_source_back(
 def _store_all(factory: sessionmaker[Session], records: list[ReviewRecord]) -> None:
     with transaction(factory) as session:
         store_reviews(session, records)
+
+
+def test_sources_that_disagree_settle_and_gaps_never_erase(
+    factory: sessionmaker[Session],
+) -> None:
+    feed = _record(score=None, score_max=None, tldr=None, excerpt="From the feed.")
+    page = _record(excerpt="From the page.", image_url="https://cdn.example.com/a.jpg")
+    for _ in range(2):
+        with transaction(factory) as session:
+            store_reviews(session, [feed], source="feed.xml")
+            store_reviews(session, [page], source="page.html")
+    with transaction(factory) as session:
+        again = store_reviews(session, [feed], source="feed.xml")
+        again += store_reviews(session, [page], source="page.html")
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 2)
+    with factory() as session:
+        stored = session.scalars(select(Review)).one()
+    assert (stored.score, stored.tldr, stored.image_url) == (
+        7.0,
+        "Fine.",
+        "https://cdn.example.com/a.jpg",
+    )
+    assert stored.excerpt == "From the page."
+    # When the feed changes what it says, its news is applied; the page's extras stay.
+    with transaction(factory) as session:
+        changed = store_reviews(
+            session, [replace(feed, title="REVIEW: A, Revised")], source="feed.xml"
+        )
+    assert changed.updated == 1
+    with factory() as session:
+        stored = session.scalars(select(Review)).one()
+    assert (stored.title, stored.score, stored.excerpt) == (
+        "REVIEW: A, Revised",
+        7.0,
+        "From the feed.",
+    )

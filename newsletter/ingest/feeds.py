@@ -64,15 +64,16 @@ def _timestamp(raw: str, parsed: time.struct_time | None) -> Any:
         return raw  # make_record rejects it with the reason
 
 
-def _link(entry: Any, base: str | None) -> str:
+def _link(entry: Any, base: str | None, atom: bool) -> str:
+    """The permalink. feedparser copies an ``<id>``/``<guid>`` into ``entry.link`` when there
+    is no link; that is right for an RSS permalink guid and wrong for an Atom ``<id>``
+    (RFC 4287 4.2.6: an identifier, not a location), so ``entry.link`` is not read."""
     candidates = [
         link.get("href")
         for link in entry.get("links", [])
         if link.get("rel", "alternate") == "alternate" and link.get("href")
     ]
-    if entry.get("link"):
-        candidates.insert(0, entry.get("link"))
-    if entry.get("guidislink") and entry.get("id"):
+    if not atom and entry.get("guidislink") and entry.get("id"):
         candidates.append(entry.get("id"))
     for href in candidates:
         url = canonical_url(str(href), base)
@@ -118,16 +119,19 @@ def _excerpt(entry: Any) -> str | None:
 
 def parse_feed(data: bytes, source: str, base_url: str | None = None) -> Parsed:
     """Parse RSS 2.0, RSS 1.0 or Atom bytes. ``base_url`` is where the feed was fetched from."""
-    headers = {"content-location": base_url} if base_url else None
+    # feedparser takes the base for relative links from Content-Location; without a type it
+    # would flag the document as "no Content-type specified".
+    headers = (
+        {"content-location": base_url, "content-type": "application/xml"} if base_url else None
+    )
     feed = feedparser.parse(data, response_headers=headers, sanitize_html=False)
     version = str(feed.get("version") or "")
     if not version and not feed.entries:
         raise _not_a_feed(source, data)
     fmt = "atom" if version.startswith("atom") else "rss"
     parsed = Parsed(source, fmt)
-    if feed.get("bozo") and not isinstance(
-        feed.get("bozo_exception"), feedparser.CharacterEncodingOverride
-    ):
+    benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+    if feed.get("bozo") and not isinstance(feed.get("bozo_exception"), benign):
         reason = str(feed.get("bozo_exception") or "not well-formed")
         if not _CLOSING.search(data.rstrip()):
             raise SourceError(
@@ -136,7 +140,7 @@ def parse_feed(data: bytes, source: str, base_url: str | None = None) -> Parsed:
         parsed.notes.append(f"not well-formed XML ({reason}); read leniently")
     base = base_url or canonical_url(str(feed.feed.get("link") or "")) or None
     for number, entry in enumerate(feed.entries, start=1):
-        url = _link(entry, base)
+        url = _link(entry, base, fmt == "atom")
         where = url or f"item {number}"
         try:
             facts = review_facts(parse_fragment(_content(entry)))

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -169,7 +169,8 @@ class Fetcher:
                 if status >= 400:
                     raise SourceError(url, f"HTTP {status} {response.reason_phrase}")
                 notes = tuple(
-                    f"moved permanently to {r.headers.get('location')}; update the source"
+                    f"moved permanently to {urljoin(str(r.url), r.headers.get('location', ''))};"
+                    " update the source"
                     for r in response.history
                     if r.status_code in (301, 308)
                 )

@@ -18,7 +18,7 @@ from typing import Any
 from newsletter.ingest.html import HtmlElement, has_class, parse_document, text_of
 from newsletter.ingest.normalize import ItemRejected, make_record, plain_text
 from newsletter.ingest.records import Parsed, Rejection
-from newsletter.ingest.reviewbox import review_facts
+from newsletter.ingest.reviewbox import NOISE_PREDICATE, review_facts
 from newsletter.ingest.urls import canonical_url
 from newsletter.sections import section_of
 
@@ -141,19 +141,38 @@ def _microdata(root: HtmlElement) -> dict[str, Any]:
     return {}
 
 
+def _in_widget(el: HtmlElement) -> bool:
+    """Whether ``el`` is (inside) a card or list of other posts: trending, related, sidebar."""
+    return bool(el.xpath(f"ancestor-or-self::*[{NOISE_PREDICATE}]"))
+
+
 def _article(root: HtmlElement) -> HtmlElement:
-    """The post's own article element, never a card in a list of other posts."""
+    """The post's own article element, never a card in a list of other posts (themes mark
+    those cards ``hentry`` and ``post-N`` too, and a trending strip can come first)."""
     for xpath in (
+        f'//article[.//h1][{has_class("hentry")} or starts-with(@id, "post-")]',
         f'//article[{has_class("hentry")} or starts-with(@id, "post-")]',
-        f"//article[.//h1][not({has_class('post-card')})]",
+        "//article[.//h1]",
         f"//*[{has_class('entry-content')} or {has_class('post-content')}]",
         "//main",
         "//body",
     ):
-        found = root.xpath(xpath)
+        found = [el for el in root.xpath(xpath) if not _in_widget(el)]
         if found:
             return found[0]
     return root
+
+
+def _image(
+    root: HtmlElement, article: dict[str, Any], ids: dict[str, dict[str, Any]], base: str | None
+) -> str | None:
+    """The featured image: ``og:image``, else the JSON-LD article's image. Never an image in
+    the body, and an empty or unusable value is no image (not the page it resolves to)."""
+    for candidate in (_first_meta(root, "og:image"), _url(article.get("image"), ids)):
+        url = canonical_url(candidate, base) if candidate and candidate.strip() else ""
+        if url:
+            return url
+    return None
 
 
 def _strip_site_name(title: str | None, site: str | None) -> str | None:
@@ -250,17 +269,7 @@ def parse_page(
                 "score_max": score_max,
                 "tldr": facts.tldr,
                 "excerpt": _first_meta(root, "og:description", "description"),
-                "image_url": next(
-                    (
-                        u
-                        for u in (
-                            *(canonical_url(i, base_url) for i in _meta(root, "og:image")[:1]),
-                            canonical_url(_url(article_ld.get("image"), ids) or "", base_url),
-                        )
-                        if u
-                    ),
-                    None,
-                ),
+                "image_url": _image(root, article_ld, ids, base_url),
                 "is_review": (bool(review) or facts.has_box or score is not None) or None,
             }
         )

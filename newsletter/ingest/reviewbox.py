@@ -28,26 +28,22 @@ TLDR_LABEL = re.compile(
 _BARE_NUMBER = re.compile(rf"^\s*{_NUM}\s*(%)?\s*$")
 
 # Containers of other posts: their titles, bylines and scores are not this article's.
-NOISE_XPATH = (
-    " | ".join(
-        f".//*[{has_class(c)}]"
-        for c in (
-            "post-card",
-            "related-posts",
-            "jp-relatedposts",
-            "yarpp-related",
-            "widget",
-            "widget-area",
-            "share-bar",
-            "sharedaddy",
-            "author-box",
-            "newsletter-cta",
-            "trending-mega",
-            "header-trending",
-        )
-    )
-    + " | .//aside | .//nav | .//script | .//style | .//form"
+NOISE_CLASSES = (
+    "post-card",
+    "related-posts",
+    "jp-relatedposts",
+    "yarpp-related",
+    "widget",
+    "widget-area",
+    "share-bar",
+    "sharedaddy",
+    "author-box",
+    "newsletter-cta",
+    "trending-mega",
+    "header-trending",
 )
+NOISE_PREDICATE = " or ".join(has_class(c) for c in NOISE_CLASSES) + " or self::aside or self::nav"
+NOISE_XPATH = f".//*[{NOISE_PREDICATE}] | .//script | .//style | .//form"
 
 _BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "dd", "dt", "blockquote", "div")
 _BLOCK_SET = frozenset(_BLOCKS)
