@@ -50,10 +50,10 @@ def _by_bytes(data: bytes) -> str | None:
         return "wp-json"
     if head.startswith((b"<!doctype html", b"<html")):
         return "page"
+    if b"<rss" in head or b"<rdf:rdf" in head:  # before <feed: RSS may carry <feedburner:...>
+        return "rss"
     if b"<feed" in head:
         return "atom"
-    if b"<rss" in head or b"<rdf:rdf" in head:
-        return "rss"
     return None
 
 

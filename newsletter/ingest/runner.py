@@ -64,6 +64,8 @@ def read_file(source: str) -> bytes:
 def _store(session: Session, report: SourceReport, results: list[Parsed | PageViews]) -> None:
     for parsed in results:
         report.rejections.extend(parsed.rejections)
+        if isinstance(parsed, Parsed):
+            report.format = parsed.format  # what the document turned out to be (RSS or Atom)
         if isinstance(parsed, PageViews):
             report.counts += store_daily_views(session, parsed.daily)
         else:
