@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from newsletter.errors import InputError
@@ -48,7 +48,7 @@ class ReviewRecord:
 
     def content_hash(self) -> str:
         """A digest of every stored field: equal hashes mean a re-ingest changes nothing."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies
         data["published_at"] = self.published_at.isoformat()
         data["updated_at"] = self.updated_at.isoformat() if self.updated_at else None
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
