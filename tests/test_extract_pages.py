@@ -168,3 +168,25 @@ def test_hostile_markup_is_never_stored() -> None:
 def test_png_as_a_page_is_a_source_error() -> None:
     with pytest.raises(SourceError, match="PNG"):
         _parsed("cover.html")
+
+
+@pytest.mark.parametrize(
+    ("rating", "expected"),
+    [
+        ('{"ratingValue": "N/A", "bestRating": 10}', (6.0, 10.0)),  # unusable: the box speaks
+        ('{"ratingValue": "8/10"}', (8.0, 10.0)),
+        ('{"ratingValue": 0, "bestRating": 5}', (0.0, 5.0)),
+        ('{"ratingValue": 8}', (8.0, 10.0)),  # no bestRating, over 5: out of 10
+    ],
+)
+def test_json_ld_ratings_in_the_wild(rating: str, expected: tuple[float, float]) -> None:
+    page = (
+        "<html><head><link rel='canonical' href='https://critics.example.org/review-x/'>"
+        '<script type="application/ld+json">{"@type": "Review", "datePublished": '
+        f'"2025-01-02T10:00:00Z", "reviewRating": {rating}}}</script></head><body>'
+        "<article class='hentry'><h1>REVIEW: X</h1><p>Rating: 6/10</p></article></body></html>"
+    ).encode()
+    parsed = parse_page(page, "x.html")
+    assert parsed.rejections == []
+    (record,) = parsed.records
+    assert (record.score, record.score_max) == expected

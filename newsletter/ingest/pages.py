@@ -18,7 +18,7 @@ from typing import Any
 from newsletter.ingest.html import HtmlElement, has_class, parse_document, text_of
 from newsletter.ingest.normalize import ItemRejected, make_record, plain_text
 from newsletter.ingest.records import Parsed, Rejection
-from newsletter.ingest.reviewbox import NOISE_PREDICATE, review_facts
+from newsletter.ingest.reviewbox import NOISE_PREDICATE, parse_score, review_facts
 from newsletter.ingest.urls import canonical_url
 from newsletter.sections import section_of
 
@@ -85,16 +85,31 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in items if isinstance(v, str)]
 
 
-def _rating(node: dict[str, Any]) -> tuple[Any, Any]:
+def _rating(node: dict[str, Any]) -> tuple[float | None, float | None]:
+    """``reviewRating`` as (value, best). Unusable values give nothing, so the review box can
+    still speak; schema.org assumes ``bestRating`` 5 when it is missing, unless the value says
+    otherwise."""
     rating = node.get("reviewRating")
     if isinstance(rating, list):
         rating = rating[0] if rating else None
-    if not isinstance(rating, dict) or rating.get("ratingValue") in (None, ""):
+    if not isinstance(rating, dict):
         return None, None
-    value, best = rating.get("ratingValue"), rating.get("bestRating")
-    if best in (None, ""):  # schema.org: 5 is assumed, unless the value says otherwise
-        number = float(str(value).replace(",", "."))
-        best = 5 if number <= 5 else 10 if number <= 10 else 100
+    given = rating.get("ratingValue")
+    raw = "" if given is None else str(given).strip()
+    fraction = parse_score(raw) if "/" in raw or "out of" in raw else None
+    if fraction:
+        return fraction
+    try:
+        value = float(raw.replace(",", "."))
+        best = (
+            float(str(rating.get("bestRating")).replace(",", "."))
+            if rating.get("bestRating") not in (None, "")
+            else (5.0 if value <= 5 else 10.0 if value <= 10 else 100.0)
+        )
+    except ValueError:
+        return None, None
+    if value != value or best != best:  # NaN
+        return None, None
     return value, best
 
 
@@ -213,6 +228,7 @@ def parse_page(
     )
 
     body = _article(root)
+    facts = review_facts(body)  # prunes related posts and widgets out of ``body`` first
     h1 = body.xpath(".//h1")
     heading = text_of(h1[0]) if h1 else None
     byline = body.xpath('.//*[@rel="author"] | .//*[contains(@class, "author")]//a')
@@ -222,7 +238,6 @@ def parse_page(
         *_strings(article_ld.get("articleSection")),
         *(text_of(a) or "" for a in body.xpath('.//*[@rel="category tag" or @rel="category"]')),
     ]
-    facts = review_facts(body)  # prunes related posts and widgets out of ``body`` first
     score, score_max = _rating(review) if review else (None, None)
     if score is None:
         score, score_max = facts.score, facts.score_max

@@ -118,15 +118,17 @@ def store_reviews(
     urls = list(latest)
     for start in range(0, len(urls), CHUNK):
         chunk = urls[start : start + CHUNK]
-        rows = {r.url: r for r in session.scalars(select(Review).where(Review.url.in_(chunk)))}
-        said = dict(
-            session.execute(
-                select(ReviewSource.review_id, ReviewSource.content_hash).where(
-                    ReviewSource.source_key == key,
-                    ReviewSource.review_id.in_([r.id for r in rows.values()]),
-                )
-            ).all()
-        )
+        # One query for the stored rows and what this source said about them last time.
+        joined = session.execute(
+            select(Review, ReviewSource.content_hash)
+            .outerjoin(
+                ReviewSource,
+                (ReviewSource.review_id == Review.id) & (ReviewSource.source_key == key),
+            )
+            .where(Review.url.in_(chunk))
+        ).all()
+        rows = {row.url: row for row, _ in joined}
+        said = {row.id: digest for row, digest in joined if digest is not None}
         inserts: list[dict[str, object]] = []
         provenance: dict[str, str] = {}
         for url in chunk:
@@ -154,10 +156,7 @@ def store_reviews(
                 counts.updated += 1
             _remember(session, row.id, key, digest, known=row.id in said)
         if inserts:
-            session.execute(insert(Review), inserts)
-            new_ids = session.execute(
-                select(Review.url, Review.id).where(Review.url.in_(list(provenance)))
-            ).all()
+            new_ids = session.execute(insert(Review).returning(Review.url, Review.id), inserts)
             session.execute(
                 insert(ReviewSource),
                 [
