@@ -194,6 +194,7 @@ class FetchState(Base):
     last_modified: Mapped[str | None] = mapped_column(String(100))
     records: Mapped[int] = mapped_column(Integer, default=0)  # items in the stored body
     pages: Mapped[int] = mapped_column(Integer, default=1)  # WordPress X-WP-TotalPages
+    format: Mapped[str | None] = mapped_column(String(16))  # what the body turned out to be
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -81,7 +81,7 @@ def test_200_then_304_with_etag_costs_no_body(
     first = ingest_sources(factory, [url], SITE, fetcher=fetcher)[0]
     assert (first.format, first.counts.new, first.error) == ("rss", 2, None)
     second = ingest_sources(factory, [url], SITE, fetcher=fetcher)[0]
-    assert second.not_modified
+    assert (second.not_modified, second.format) == (True, "rss")
     assert (second.counts.new, second.counts.updated, second.counts.unchanged) == (0, 0, 2)
     assert site.requests[-1].headers["if-none-match"] == '"v1"'
     assert "newsletter-digest/" in site.requests[-1].headers["user-agent"]

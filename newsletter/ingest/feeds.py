@@ -44,6 +44,15 @@ def _not_a_feed(source: str, data: bytes) -> SourceError:
     return SourceError(source, "not a feed: no RSS or Atom document found")
 
 
+def _xml_error(exc: object) -> str:
+    """An expat error as "line 174: no element found" (its own text names no file)."""
+    line = getattr(exc, "getLineNumber", None)
+    message = getattr(exc, "getMessage", None)
+    if callable(line) and callable(message):
+        return f"line {line()}: {message()}"
+    return str(exc or "not well-formed")
+
+
 def _published(entry: Any) -> Any:
     """The first-publication time: ``published`` (RSS pubDate, Atom published), then the
     Dublin Core date, and ``updated`` only when the entry has nothing else."""
@@ -136,7 +145,7 @@ def parse_feed(data: bytes, source: str, base_url: str | None = None) -> Parsed:
     parsed = Parsed(source, fmt)
     benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
     if feed.get("bozo") and not isinstance(feed.get("bozo_exception"), benign):
-        reason = str(feed.get("bozo_exception") or "not well-formed")
+        reason = _xml_error(feed.get("bozo_exception"))
         if not _CLOSING.search(data.rstrip()):
             raise SourceError(
                 source, f"malformed XML: the document ends before its closing tag ({reason})"

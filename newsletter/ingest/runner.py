@@ -113,6 +113,8 @@ def _ingest_url(
     if not first.not_modified:
         report.format = fmt or detect_format(source, first.body, first.content_type)
     last = known[source]
+    if first.not_modified and last:
+        report.format = last.format or report.format
     pages = last.pages if first.not_modified and last else first.total_pages
     if (fmt or report.format) in ("wp-json", "?") and pages and pages > 1:
         if pages > MAX_WP_PAGES:
@@ -149,6 +151,7 @@ def _ingest_url(
                 report.counts.unchanged += state.records or 0
                 continue
             state.records = _size(result)
+            state.format = report.format
             state.changed_at = now
             state.pages = (page.total_pages or 1) if page.url == source else 1
     return report

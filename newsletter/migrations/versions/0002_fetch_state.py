@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("last_modified", sa.String(length=100), nullable=True),
         sa.Column("records", sa.Integer(), nullable=False),
         sa.Column("pages", sa.Integer(), nullable=False),
+        sa.Column("format", sa.String(length=16), nullable=True),
         sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("url", name=op.f("pk_fetch_state")),
