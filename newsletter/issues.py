@@ -68,6 +68,8 @@ class BuildResult:
     status: IssueStatus
     new: int
     trending: int
+    trimmed: tuple[str, ...] = ()  # URLs dropped to keep the email under the size budget
+    size: int = 0  # bytes of the fullest variant's HTML (0: not measured this time)
 
 
 def _previous_cutoff(session: Session, cutoff: datetime) -> datetime | None:
@@ -173,10 +175,16 @@ def build_issue(
         if existing is None:
             raise
         return _result(existing, created=False)
-    return _result(issue, created=True)
+    # Imported here: editing builds on this module (load_content, get_issue).
+    from newsletter.editing import trim_to_budget
+
+    trimmed = trim_to_budget(session, settings, issue)
+    return _result(issue, created=True, trimmed=trimmed.dropped, size=trimmed.size)
 
 
-def _result(issue: Issue, *, created: bool) -> BuildResult:
+def _result(
+    issue: Issue, *, created: bool, trimmed: tuple[str, ...] = (), size: int = 0
+) -> BuildResult:
     live = [i for i in issue.items if not i.dropped]
     return BuildResult(
         issue.id,
@@ -185,6 +193,8 @@ def _result(issue: Issue, *, created: bool) -> BuildResult:
         issue.status,
         sum(i.section == Section.NEW for i in live),
         sum(i.section == Section.TRENDING for i in live),
+        trimmed,
+        size,
     )
 
 

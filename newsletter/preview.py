@@ -1,10 +1,15 @@
-"""Editors' previews: an issue as HTML, text or a whole message, for anyone or one subscriber.
+"""Editors' previews and test copies of an issue.
 
 A preview renders the current draft (not the stored variants), through the same renderer,
 personalization and message builder the sender uses, so what an editor sees is what goes out.
+A test copy is that message, marked "[TEST]" in its subject, sent through the configured
+transport to any address; it is not a delivery and changes nothing about the issue.
 """
 
 from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,8 +20,10 @@ from newsletter.compose.message import MessageTemplate
 from newsletter.compose.personalize import personalize
 from newsletter.compose.render import render_variant
 from newsletter.config import Settings
+from newsletter.delivery import make_transport
 from newsletter.delivery.fanout import message_id
-from newsletter.errors import NotFound
+from newsletter.delivery.transport import DeliveryError, Envelope, Transport
+from newsletter.errors import InputError, NotFound
 from newsletter.issues import load_content
 from newsletter.models import Subscriber, utcnow
 from newsletter.subscribers.parse import InvalidEmail, normalize_email
@@ -70,3 +77,76 @@ def preview(
         )
     html, text = personalize(variant.html, variant.text, recipient, variant.nonce)
     return (html if fmt == "html" else text).encode("utf-8")
+
+
+TEST_MARK = "[TEST] "
+
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    address: str
+    message_id: str
+    error: str | None = None
+
+
+def send_test_copies(
+    session: Session,
+    settings: Settings,
+    issue_id: int,
+    addresses: list[str],
+    transport: Transport | None = None,
+) -> list[CopyOutcome]:
+    """Send the whole issue (every section) to each address, subject marked ``[TEST]``.
+
+    Bad addresses are refused before anything is sent. A transport failure for one address
+    is reported in its :class:`CopyOutcome` and the others are still tried.
+    """
+    emails: list[str] = []
+    for address in addresses:
+        try:
+            emails.append(normalize_email(address))
+        except InvalidEmail as exc:
+            raise InputError(f"--to {address!r}: {exc}") from exc
+    content = load_content(session, issue_id, settings.timezone)
+    variant = render_variant(content, 0, Branding.from_settings(settings))
+    variant = replace(variant, subject=TEST_MARK + variant.subject)
+    template = MessageTemplate.prepare(
+        variant,
+        from_address=settings.from_address,
+        list_id=settings.list_id,
+        feedback_id=f"{content.week_key}:test:{settings.mail_domain}",
+    )
+    signer = Signer(load_secret(settings))
+    sender = transport or make_transport(settings)
+    copies: list[CopyOutcome] = []
+    try:
+        for email in emails:
+            # Unique, and unlike real deliveries' never reused: a test is not the issue.
+            token = secrets.token_hex(6)
+            mid = f"<nl-test.{content.week_key}.{issue_id}.{token}@{settings.mail_domain}>"
+            recipient = recipient_values(
+                signer,
+                settings.base_url,
+                issue_id=issue_id,
+                subscriber_id=0,
+                email=email,
+                name="Editor",
+                category_mask=0,
+            )
+            message = template.build(
+                recipient,
+                to_name=None,
+                message_id=mid,
+                date=utcnow(),
+                unsubscribe_mailto=settings.unsubscribe_mailto,
+            )
+            try:
+                sender.send(Envelope(settings.sender_email, email, mid), message)
+            except DeliveryError as exc:
+                copies.append(CopyOutcome(email, mid, exc.reason))
+            else:
+                copies.append(CopyOutcome(email, mid))
+    finally:
+        if transport is None:
+            sender.close()
+    return copies

@@ -26,6 +26,7 @@ VERBS = [
     ["subscribers", "export"],
     ["issue", "build"],
     ["issue", "preview"],
+    ["issue", "edit"],
     ["issue", "test-send"],
     ["issue", "send"],
     ["issue", "pause"],
@@ -63,7 +64,6 @@ def test_every_verb_has_help(verb: list[str], capsys: pytest.CaptureFixture[str]
         ["weekly"],
         ["serve"],
         ["issue", "pause", "1"],
-        ["issue", "test-send", "1", "--to", "a@example.com"],
     ],
 )
 def test_later_verbs_say_not_implemented_yet(
@@ -187,6 +187,81 @@ def test_editor_flow_build_preview_send_status(tmp_path: Path, env: dict[str, st
     assert twice.returncode == 1
     assert "is sent; only a draft can be sent" in twice.stderr
     assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 2
+
+
+def test_editor_edits_a_draft_and_sends_test_copies(tmp_path: Path, env: dict[str, str]) -> None:
+    old = tmp_path / "old.jsonl"
+    old.write_text(
+        json.dumps(
+            {
+                "url": "https://reviews.example.com/review-old-favourite/",
+                "title": "REVIEW: Old Favourite",
+                "category": "TV",
+                "published_at": "2026-10-01T12:00:00Z",
+                "score": 9,
+                "score_max": 10,
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    sources = [str(FIXTURES / "exports/quirks.jsonl"), str(old)]
+    assert run(["ingest", *sources], tmp_path, **env).returncode == 0
+    built = run(["issue", "build", "--now", "2026-11-24T12:00:00Z"], tmp_path, **env)
+    issue_id = built.stdout.strip()
+    site = "https://reviews.example.com"
+
+    edited = run(
+        [
+            "issue", "edit", issue_id,
+            "--subject", "Five reviews and an old favourite",
+            "--intro", "Hello from the editor.",
+            "--drop", f"{site}/review-signal-lost/",
+            "--pin", f"{site}/review-old-favourite/",
+            "--move", f"{site}/kdrama-crown/:1",
+        ],
+        tmp_path,
+        **env,
+    )  # fmt: skip
+    assert edited.returncode == 0, edited.stderr
+    assert "edited (version 2): 4 new, 1 trending" in edited.stdout
+    text = run(["issue", "preview", issue_id, "--format", "text"], tmp_path, **env).stdout
+    assert "Hello from the editor." in text
+    assert "Signal Lost" not in text
+    assert "Old Favourite" in text.split("== TRENDING ==")[1]
+    assert text.index("Crown") < text.index("Moonlit Ferry")
+
+    injected = run(
+        ["issue", "edit", issue_id, "--subject", "Hi\r\nBcc: x@evil.example"], tmp_path, **env
+    )
+    assert injected.returncode == 2
+    assert "--subject: a line break is not allowed in a mail header" in injected.stderr
+    unknown = run(["issue", "edit", issue_id, "--pin", f"{site}/never-ingested/"], tmp_path, **env)
+    assert unknown.returncode == 2
+    assert "no stored review at that URL" in unknown.stderr
+
+    tested = run(
+        ["issue", "test-send", issue_id, "--to", "ed@example.com", "--to", "Copy@Example.com"],
+        tmp_path,
+        **env,
+    )
+    assert tested.returncode == 0, tested.stderr
+    assert "sent to copy@example.com through the outbox" in tested.stdout
+    copies = sorted((tmp_path / "data" / "outbox").glob("*.eml"))
+    assert len(copies) == 2
+    message = message_from_bytes(copies[0].read_bytes(), policy=policy.default)
+    assert message["Subject"] == "[TEST] Five reviews and an old favourite"
+    refused = run(["issue", "test-send", issue_id, "--to", "nope"], tmp_path, **env)
+    assert refused.returncode == 2
+
+    assert (
+        run(["subscribers", "add", "r@example.com", "--confirmed"], tmp_path, **env).returncode == 0
+    )
+    assert run(["issue", "send", issue_id], tmp_path, **env).returncode == 0
+    late = run(["issue", "edit", issue_id, "--intro", "Too late."], tmp_path, **env)
+    assert late.returncode == 2
+    assert f"issue {issue_id} is sent: only a draft can be edited" in late.stderr
 
 
 def test_export_reads_back_unchanged(tmp_path: Path, env: dict[str, str]) -> None:

@@ -35,6 +35,63 @@ def issue_build(ctx: click.Context, week: str | None, now_text: str | None) -> N
         f"{result.trending} trending",
         err=True,
     )
+    _say_trimmed(result.trimmed, result.size)
+
+
+def _say_trimmed(urls: tuple[str, ...], size: int, over: bool = False) -> None:
+    from newsletter.compose.budget import HTML_BUDGET
+
+    if urls:
+        click.echo(
+            f"dropped {len(urls)} review(s) to keep the email under {HTML_BUDGET // 1000} KB "
+            "(Gmail clips longer ones):",
+            err=True,
+        )
+        for url in urls:
+            click.echo(f"  {url}", err=True)
+    if over:
+        click.echo(
+            f"warning: the email is {size // 1000} KB with only pinned reviews left; "
+            "Gmail will clip it (unpin or drop some)",
+            err=True,
+        )
+
+
+@issue.command("edit")
+@click.argument("issue_id", type=int)
+@click.option("--subject", default=None, help='Subject line ("" for the automatic one).')
+@click.option("--preheader", default=None, help='Preview text ("" for the automatic one).')
+@click.option("--intro", default=None, help="The editor's note at the top.")
+@click.option("--pin", "pins", multiple=True, metavar="URL", help="Put this review in; keep it.")
+@click.option("--drop", "drops", multiple=True, metavar="URL", help="Take this review out.")
+@click.option(
+    "--move", "moves", multiple=True, metavar="URL:POSITION", help="Place a review (1 = first)."
+)
+@click.pass_context
+def issue_edit(
+    ctx: click.Context,
+    issue_id: int,
+    subject: str | None,
+    preheader: str | None,
+    intro: str | None,
+    pins: tuple[str, ...],
+    drops: tuple[str, ...],
+    moves: tuple[str, ...],
+) -> None:
+    """Edit a draft: subject, preheader, intro, and which reviews go where. Every option may
+    be repeated; pins, then drops, then moves are applied. A sent issue cannot be edited."""
+    from newsletter.db import transaction
+    from newsletter.editing import Edits, edit_issue, parse_move
+
+    rt = runtime(ctx)
+    edits = Edits(subject, preheader, intro, pins, drops, tuple(parse_move(m) for m in moves))
+    with transaction(rt.factory) as session:
+        result = edit_issue(session, rt.settings, issue_id, edits, parse_now(None))
+    click.echo(
+        f"issue {issue_id} edited (version {result.version}): {result.new} new, "
+        f"{result.trending} trending"
+    )
+    _say_trimmed(result.trimmed.dropped, result.trimmed.size, result.trimmed.over_budget)
 
 
 @issue.command("preview")
@@ -64,10 +121,24 @@ def issue_preview(
 
 @issue.command("test-send")
 @click.argument("issue_id", type=int)
-@click.option("--to", "to", multiple=True, required=True)
-@later("issue test-send")
-def issue_test_send(issue_id: int, to: tuple[str, ...]) -> None:
-    """Send test copies (marked as tests) to chosen addresses."""
+@click.option("--to", "to", multiple=True, required=True, metavar="EMAIL", help="Repeatable.")
+@click.pass_context
+def issue_test_send(ctx: click.Context, issue_id: int, to: tuple[str, ...]) -> None:
+    """Send test copies, every section and "[TEST]" in the subject, through the configured
+    transport (SMTP, else the outbox). Not a delivery: the issue itself is unchanged."""
+    from newsletter.errors import WorkError
+    from newsletter.preview import send_test_copies
+
+    rt = runtime(ctx)
+    with rt.factory() as session:
+        copies = send_test_copies(session, rt.settings, issue_id, list(to))
+    where = "SMTP" if rt.settings.smtp_url else f"the outbox ({rt.settings.outbox_dir})"
+    failed = [c for c in copies if c.error]
+    for copy in copies:
+        if copy.error is None:
+            click.echo(f"test copy of issue {issue_id} sent to {copy.address} through {where}")
+    if failed:
+        raise WorkError("; ".join(f"{c.address}: {c.error}" for c in failed))
 
 
 @issue.command("send")
