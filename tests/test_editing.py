@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import email
 from dataclasses import replace
 from datetime import date, timedelta
+from email import policy
 
 import pytest
+from conftest import Recorder
 from factories import NOW, issue_with, review
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +22,8 @@ from newsletter.editing import Edits, edit_issue, header_text, parse_move, place
 from newsletter.errors import InputError
 from newsletter.ingest.store import store_reviews
 from newsletter.issues import build_issue, load_content
-from newsletter.models import Issue, IssueItem, IssueStatus, IssueVariant, Section
+from newsletter.models import Delivery, Issue, IssueItem, IssueStatus, IssueVariant, Section
+from newsletter.preview import send_test_copies
 
 SITE = "https://reviews.example.com"
 
@@ -188,3 +192,31 @@ def test_build_trims_an_oversized_week_and_says_which(
             select(IssueItem).where(IssueItem.dropped.is_(True), IssueItem.section == Section.NEW)
         ).all()
     assert len(dropped) == len(result.trimmed)
+
+
+def test_test_copies_go_through_real_smtp_and_change_nothing(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    draft: int,
+    smtp_server: tuple[Recorder, int],
+) -> None:
+    recorder, port = smtp_server
+    over_smtp = settings.with_overrides(smtp_url=f"smtp://127.0.0.1:{port}")
+    with factory() as session:
+        copies = send_test_copies(
+            session, over_smtp, draft, ["Editor@Example.com", "busy@example.com"]
+        )
+    assert [(c.address, c.error) for c in copies] == [
+        ("editor@example.com", None),
+        ("busy@example.com", "RCPT TO busy@example.com: 451 4.3.0 try again later"),
+    ]
+    (mail_from, rcpts, raw) = recorder.messages[0]
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert (mail_from, rcpts) == (settings.sender_email, ["editor@example.com"])
+    assert str(message["Subject"]).startswith("[TEST] ")
+    assert message["Message-ID"] == copies[0].message_id
+    assert message["Message-ID"].startswith(f"<nl-test.2026-W48.{draft}.")
+    with factory() as session:
+        issue = session.get(Issue, draft)
+        assert issue is not None and issue.status == IssueStatus.DRAFT
+        assert session.scalars(select(Delivery)).all() == []

@@ -18,6 +18,8 @@ from newsletter.compose.personalize import personalize
 from newsletter.compose.render import render_variant
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Screenshots land here for a person to look at (git ignores the folder).
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".test-artifacts"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -60,8 +62,14 @@ def _open(browser: Any, path: Path, width: int, scheme: str = "light") -> Any:
     return page
 
 
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
 def test_desktop_is_a_600px_column(browser: Any, email_file: Path) -> None:
     page = _open(browser, email_file, 900)
+    _shot(page, "email-desktop.png")
     assert page.eval_on_selector(".container", "e => e.getBoundingClientRect().width") == 600
     assert page.eval_on_selector(".score-col", "e => getComputedStyle(e).display") == "table-cell"
     page.close()
@@ -69,6 +77,7 @@ def test_desktop_is_a_600px_column(browser: Any, email_file: Path) -> None:
 
 def test_phone_layout_fits_and_stacks_the_score_card(browser: Any, email_file: Path) -> None:
     page = _open(browser, email_file, 375)
+    _shot(page, "email-phone-375.png")
     assert page.eval_on_selector(".container", "e => e.getBoundingClientRect().width") <= 375
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
     assert page.eval_on_selector(".score-col", "e => getComputedStyle(e).display") == "block"
@@ -77,8 +86,18 @@ def test_phone_layout_fits_and_stacks_the_score_card(browser: Any, email_file: P
 
 def test_dark_mode_rules_beat_the_inlined_light_colours(browser: Any, email_file: Path) -> None:
     page = _open(browser, email_file, 900, scheme="dark")
+    _shot(page, "email-dark.png")
     background = page.eval_on_selector(".container", "e => getComputedStyle(e).backgroundColor")
     assert background == "rgb(27, 30, 33)"
     title = page.eval_on_selector(".card-title", "e => getComputedStyle(e).color")
     assert title == "rgb(241, 243, 245)"
     page.close()
+
+
+def test_every_image_has_alt_text_and_every_link_is_https(browser: Any, email_file: Path) -> None:
+    page = _open(browser, email_file, 600)
+    alts = page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('alt'))")
+    hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
+    page.close()
+    assert alts and all(alt and alt.strip() for alt in alts), alts
+    assert hrefs and all(href.startswith("https://") for href in hrefs), hrefs
