@@ -156,6 +156,9 @@ def test_markup_in_content_is_escaped_and_bad_urls_dropped() -> None:
     assert "javascript:" not in html and "data:image" not in html
     assert safe_url("https://ok.example/") == "https://ok.example/"
     assert safe_url("//evil.example/") == "" and safe_url(" javascript:alert(1)") == ""
+    assert safe_url("http://plain.example/a?b=1") == "https://plain.example/a?b=1"
+    assert safe_url("HTTP://plain.example/") == "https://plain.example/"
+    assert safe_url("ftp://files.example/x.jpg") == ""
 
 
 def test_review_text_cannot_pose_as_a_placeholder() -> None:

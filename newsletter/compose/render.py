@@ -2,7 +2,7 @@
 
 Two environments: the HTML one autoescapes every template (``select_autoescape`` would not match
 ``.html.j2`` names, so autoescape is simply on), the text one never escapes. Links and images
-pass through ``safe_url``, which lets only ``https:`` (and, for local previews, ``http:``) through.
+pass through ``safe_url``, which lets only ``https:`` through (``http:`` is upgraded).
 """
 
 from __future__ import annotations
@@ -34,10 +34,16 @@ def templates_dir() -> Path:
 
 
 def safe_url(value: object) -> str:
-    """The URL if it is an absolute http(s) URL, else "" (no javascript:, data: or relative)."""
+    """An absolute ``https:`` URL, else "" (no javascript:, data: or relative URLs). A plain
+    ``http:`` URL is upgraded to https: mail clients flag insecure links and images, and a
+    review site without https is rare enough to be the site's problem."""
     text = str(value or "").strip()
     parts = urlsplit(text)
-    return text if parts.scheme in ("https", "http") and parts.netloc else ""
+    if not parts.netloc:
+        return ""
+    if parts.scheme == "http":
+        return "https" + text[len("http") :]
+    return text if parts.scheme == "https" else ""
 
 
 def _day(value: date | datetime) -> str:
