@@ -63,7 +63,7 @@ def test_every_verb_has_help(verb: list[str], capsys: pytest.CaptureFixture[str]
     [
         ["weekly"],
         ["serve"],
-        ["issue", "pause", "1"],
+        ["issue", "send", "1", "--at", "2026-12-01T09:00:00Z"],
     ],
 )
 def test_later_verbs_say_not_implemented_yet(
@@ -262,6 +262,15 @@ def test_editor_edits_a_draft_and_sends_test_copies(tmp_path: Path, env: dict[st
     late = run(["issue", "edit", issue_id, "--intro", "Too late."], tmp_path, **env)
     assert late.returncode == 2
     assert f"issue {issue_id} is sent: only a draft can be edited" in late.stderr
+    paused = run(["issue", "pause", issue_id], tmp_path, **env)
+    assert paused.returncode == 1
+    assert f"issue {issue_id} is sent: only a sending issue pauses" in paused.stderr
+    cancelled = run(["issue", "cancel", issue_id], tmp_path, **env)
+    assert "is sent: nothing to cancel" in cancelled.stderr
+    followed = run(["issue", "status", issue_id, "--follow"], tmp_path, **env)
+    assert followed.returncode == 0, followed.stderr
+    assert f"issue {issue_id} sent" in followed.stdout
+    assert "sent       1" in followed.stdout
 
 
 def test_export_reads_back_unchanged(tmp_path: Path, env: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -177,30 +178,112 @@ def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
 
 @issue.command("status")
 @click.argument("issue_id", type=int)
-@click.option("--follow", is_flag=True, help="Keep watching with a progress bar.")
+@click.option("--follow", is_flag=True, help="Keep watching with a progress bar until done.")
+@click.option("--every", default=1.0, show_default=True, help="Seconds between refreshes.")
 @click.pass_context
-def issue_status(ctx: click.Context, issue_id: int, follow: bool) -> None:
-    """Counts of deliveries by state."""
+def issue_status(ctx: click.Context, issue_id: int, follow: bool, every: float) -> None:
+    """Deliveries by state, the send rate and ETA, why an issue stopped, the latest errors."""
     from newsletter.delivery.progress import issue_progress
 
+    factory = runtime(ctx).factory
     if follow:
-        raise NotImplementedYet("issue status --follow")
-    with runtime(ctx).factory() as session:
+        _follow(factory, issue_id, every)
+    with factory() as session:
         progress = issue_progress(session, issue_id)
     click.echo(f"issue {issue_id} ({progress.week_key}): {progress.status}")
+    if progress.status_reason:
+        click.echo(f"  why: {progress.status_reason}")
     for state, count in progress.counts.items():
         click.echo(f"  {state:<10} {count}")
+    if progress.rate:
+        eta = progress.eta_seconds
+        click.echo(
+            f"  rate       {progress.rate:.1f} messages/s over the last minute"
+            + (f", about {eta:.0f} s to go" if eta else "")
+        )
+    for error in progress.errors:
+        click.echo(f"  error      {error}")
 
 
-for _verb in ("pause", "resume", "cancel"):
+def _follow(factory: Any, issue_id: int, every: float) -> None:
+    """A rich progress bar over the sent/failed/skipped share, until the issue stops sending."""
+    import time
 
-    def _make(verb: str) -> None:
-        @issue.command(verb, help=f"{verb.capitalize()} the sending of an issue.")
-        @click.argument("issue_id", type=int)
-        @later(f"issue {verb}")
-        def _command(issue_id: int) -> None: ...
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    _make(_verb)
+    from newsletter.delivery.progress import issue_progress
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(f"issue {issue_id}", total=None, rate="")
+        while True:
+            with factory() as session:
+                progress = issue_progress(session, issue_id)
+            done = progress.total - progress.remaining
+            bar.update(
+                task,
+                total=progress.total or None,
+                completed=done,
+                description=f"issue {issue_id} {progress.status}",
+                rate=f"{progress.rate:.1f}/s",
+            )
+            if progress.status not in ("sending", "scheduled"):
+                break
+            time.sleep(every)
+
+
+@issue.command("pause")
+@click.argument("issue_id", type=int)
+@click.pass_context
+def issue_pause(ctx: click.Context, issue_id: int) -> None:
+    """Pause a sending issue; every worker stops within about a second."""
+    from newsletter.db import transaction
+    from newsletter.delivery.control import pause_issue
+
+    with transaction(runtime(ctx).factory) as session:
+        pause_issue(session, issue_id, parse_now(None), "paused by an operator")
+    click.echo(f"issue {issue_id}: paused; 'newsletter issue resume {issue_id}' continues it")
+
+
+@issue.command("resume")
+@click.argument("issue_id", type=int)
+@click.pass_context
+def issue_resume(ctx: click.Context, issue_id: int) -> None:
+    """Resume a paused issue where it stopped: nobody skipped, nobody sent twice."""
+    from newsletter.delivery.control import resume_issue
+    from newsletter.delivery.runner import dispatcher_for
+
+    rt = runtime(ctx)
+    steered = resume_issue(
+        rt.factory, rt.settings, issue_id, dispatcher_for(rt.settings, rt.factory), parse_now(None)
+    )
+    how = "queued" if rt.settings.broker_url else "sent"
+    click.echo(f"issue {issue_id}: resumed; {steered.affected} batches {how}")
+
+
+@issue.command("cancel")
+@click.argument("issue_id", type=int)
+@click.pass_context
+def issue_cancel(ctx: click.Context, issue_id: int) -> None:
+    """Cancel a scheduled, sending or paused issue for good; what was sent stays sent."""
+    from newsletter.db import transaction
+    from newsletter.delivery.control import cancel_issue
+
+    with transaction(runtime(ctx).factory) as session:
+        steered = cancel_issue(session, issue_id, parse_now(None))
+    click.echo(f"issue {issue_id}: cancelled; {steered.affected} queued messages will not go out")
 
 
 @cli.command()

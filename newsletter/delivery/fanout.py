@@ -119,6 +119,13 @@ def start_send(session: Session, settings: Settings, issue_id: int, now: datetim
     # Counted, not read from rowcount: SQLAlchemy 2.1 with psycopg reports -1 for
     # INSERT ... SELECT.
     created = (session.scalar(count) or 0) - before
+    if created == 0 and before == 0:
+        # Nobody to send to: say so and keep the draft (the caller's transaction rolls back),
+        # instead of an issue stuck in "sending" that no batch will ever finish.
+        raise WorkError(
+            f"issue {issue_id}: no eligible subscribers (confirmed, not suppressed, with a "
+            "section this issue covers); nothing sent, the draft is kept"
+        )
     masks = set(
         session.scalars(
             select(Delivery.variant_mask).where(Delivery.issue_id == issue.id).distinct()

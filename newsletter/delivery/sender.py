@@ -53,6 +53,8 @@ from newsletter.subscribers.tokens import Signer, load_secret
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
+STATUS_CHECK_EVERY = 1.0  # pause and cancel must reach every worker within 2 s
+PAUSE_AFTER_FAILURES = 25  # temporary failures in a row before an issue pauses itself
 
 
 def claimable(now: datetime) -> ColumnElement[bool]:
@@ -101,6 +103,8 @@ class Sender:
     """Everything one worker process needs to send batches; reused across batches."""
 
     renew_every = LEASE.total_seconds() / 4  # seconds between lease renewals within a batch
+    check_every = STATUS_CHECK_EVERY  # seconds between looks at the issue's status
+    pause_after_failures = PAUSE_AFTER_FAILURES
 
     def __init__(
         self,
@@ -117,6 +121,7 @@ class Sender:
         self.worker_id = (worker_id or f"{os.uname().nodename[:40]}:{os.getpid()}")[:48]
         self.signer = Signer(load_secret(settings))
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
+        self._failures = 0  # temporary failures in a row, across batches of this process
 
     # -- claiming -------------------------------------------------------------------------
     def _claim(self, session: Session, issue_id: int, now: datetime) -> tuple[str, int] | None:
@@ -207,7 +212,7 @@ class Sender:
             rows = self._rows(session, token)
             templates = {r.mask: self._template(session, issue_id, r.mask, version) for r in rows}
         result.claimed = len(rows)
-        renewed = time.monotonic()
+        renewed = checked = time.monotonic()
         owned = {r.delivery_id for r in rows}
         for row in rows:
             # Renew the lease well before it runs out, so a slow but live batch is never
@@ -215,11 +220,65 @@ class Sender:
             if time.monotonic() - renewed > self.renew_every:
                 owned = self._renew(token)
                 renewed = time.monotonic()
+            # Pause and cancel live in the database; every worker looks between messages.
+            if time.monotonic() - checked >= self.check_every:
+                checked = time.monotonic()
+                status = self._status(issue_id)
+                if status is not IssueStatus.SENDING:
+                    self._stand_down(token, status)
+                    return result
             if row.delivery_id in owned:
+                retries = result.retry
                 self._send_one(issue_id, token, row, templates[row.mask], result)
+                self._failures = self._failures + 1 if result.retry > retries else 0
+                if self._failures >= self.pause_after_failures:
+                    self._auto_pause(issue_id, result.errors[-1] if result.errors else "")
+                    self._stand_down(token, IssueStatus.PAUSED)
+                    return result
         if rows:
             self._finish_if_done(issue_id)
         return result
+
+    # -- steering -------------------------------------------------------------------------
+    def _status(self, issue_id: int) -> IssueStatus | None:
+        with self.factory() as session:
+            return session.scalar(select(Issue.status).where(Issue.id == issue_id))
+
+    def _stand_down(self, token: str, status: IssueStatus | None) -> None:
+        """Hand this batch's unsent rows back: to the queue on a pause (their claim did not
+        count as an attempt), to ``cancelled`` on a cancel."""
+        mine = (Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
+        with transaction(self.factory) as session:
+            if status is IssueStatus.CANCELLED:
+                values: dict[str, object] = {"state": DeliveryState.CANCELLED, "lease_until": None}
+            else:
+                values = {
+                    "state": DeliveryState.QUEUED,
+                    "claimed_by": None,
+                    "lease_until": None,
+                    "attempts": Delivery.attempts - 1,
+                }
+            session.execute(
+                update(Delivery)
+                .where(*mine)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _auto_pause(self, issue_id: int, last_error: str) -> None:
+        """Too many failures in a row means the server (or our config) is broken, not the
+        recipients: stop burning attempts and say why."""
+        reason = (
+            f"paused after {self._failures} consecutive delivery failures; last: {last_error}"
+        )[:1000]
+        self._failures = 0
+        with transaction(self.factory) as session:
+            session.execute(
+                update(Issue)
+                .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING)
+                .values(status=IssueStatus.PAUSED, status_reason=reason, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
 
     def _send_one(
         self, issue_id: int, token: str, row: _Row, template: MessageTemplate, result: BatchResult
