@@ -77,6 +77,7 @@ class Settings:
     new_limit: int = 12
     trending_limit: int = 5
     trending_half_life_days: float = 3.0
+    weekly_grace_hours: float = 12.0
     fetch_timeout: float = 20.0
     fetch_max_bytes: int = 20 * 1024 * 1024
 
@@ -302,6 +303,7 @@ _PARSERS: dict[str, Any] = {
     "new_limit": _positive_int,
     "trending_limit": _positive_int,
     "trending_half_life_days": _positive_float,
+    "weekly_grace_hours": _positive_float,
     "fetch_timeout": _positive_float,
     "fetch_max_bytes": _positive_int,
 }

@@ -180,6 +180,19 @@ class ReviewSource(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
 
 
+class WeeklyRun(Base):
+    """One row per week the weekly job ran for: the unique key is what makes two beat
+    processes, a restarted beat or a manual run never build or send one week twice."""
+
+    __tablename__ = "weekly_runs"
+
+    week_key: Mapped[str] = mapped_column(String(8), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+    outcome: Mapped[str | None] = mapped_column(Text)  # what happened, for the operator
+
+
 class FetchState(Base):
     """What the last successful fetch of one source URL told us, for conditional GET.
 

@@ -38,6 +38,7 @@ def test_wheel_ships_templates_migrations_and_sample(tmp_path: Path) -> None:
         "newsletter/migrations/script.py.mako",
         "newsletter/migrations/versions/0001_initial.py",
         "newsletter/migrations/versions/0002_fetch_state.py",
+        "newsletter/migrations/versions/0003_weekly_runs.py",
         "newsletter/sample/reviews.jsonl",
         "newsletter/sample/pageviews.csv",
         "newsletter/sample/subscribers.csv",

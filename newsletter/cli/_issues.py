@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from newsletter.cli._app import cli, later, parse_now, runtime
-from newsletter.errors import InputError, NotImplementedYet
+from newsletter.errors import InputError
 
 
 @cli.group()
@@ -149,13 +149,22 @@ def issue_test_send(ctx: click.Context, issue_id: int, to: tuple[str, ...]) -> N
 def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
     """Send a draft to every eligible subscriber (through workers when a broker is set)."""
     from newsletter.delivery.fanout import send_issue
+    from newsletter.delivery.progress import issue_progress
     from newsletter.delivery.runner import dispatcher_for
 
-    if at is not None:
-        raise NotImplementedYet("issue send --at")
-    from newsletter.delivery.progress import issue_progress
-
     rt = runtime(ctx)
+    if at is not None:
+        from newsletter.db import transaction
+        from newsletter.scheduling import schedule_send
+
+        send_at = parse_now(at)
+        with transaction(rt.factory) as session:
+            schedule_send(session, issue_id, send_at, parse_now(None))
+        click.echo(
+            f"issue {issue_id}: scheduled for {send_at:%Y-%m-%d %H:%M} UTC; the minute tick "
+            "(celery beat, or 'newsletter tick' from cron) starts it"
+        )
+        return
     dispatcher = dispatcher_for(rt.settings, rt.factory)
     result = send_issue(rt.factory, rt.settings, issue_id, dispatcher, parse_now(None))
     click.echo(
@@ -169,10 +178,10 @@ def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
         + ", ".join(f"{count} {state}" for state, count in progress.counts.items() if count)
     )
     if progress.next_retry_at and not rt.settings.broker_url:
-        when = progress.next_retry_at.strftime("%Y-%m-%d %H:%M")
+        retry = progress.next_retry_at.strftime("%Y-%m-%d %H:%M")
         click.echo(
-            f"some messages wait for a retry, the first at {when} UTC: "
-            f"run 'newsletter issue send {issue_id}' again after that"
+            f"some messages wait for a retry, the first at {retry} UTC: "
+            f"run 'newsletter tick' (or 'newsletter issue send {issue_id}') after that"
         )
 
 
@@ -288,9 +297,46 @@ def issue_cancel(ctx: click.Context, issue_id: int) -> None:
 
 @cli.command()
 @click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
-@later("weekly")
-def weekly(now_text: str | None) -> None:
-    """The scheduled job: ingest sources, build this week's issue, send it on time."""
+@click.pass_context
+def weekly(ctx: click.Context, now_text: str | None) -> None:
+    """The weekly job now: ingest NEWSLETTER_SOURCES, build this week's issue, send it at
+    NEWSLETTER_WEEKLY_AT (at once if that time has passed). Never twice for one week."""
+    from newsletter.delivery.runner import dispatcher_for
+    from newsletter.scheduling import run_weekly
+
+    rt = runtime(ctx)
+    report = run_weekly(
+        rt.factory, rt.settings, dispatcher_for(rt.settings, rt.factory), parse_now(now_text)
+    )
+    for error in report.ingest_errors:
+        click.echo(f"ingest error: {error}", err=True)
+    if not report.ran:
+        click.echo(f"week {report.week_key}: {report.outcome}; nothing done")
+        return
+    click.echo(f"week {report.week_key}: {report.outcome}")
+
+
+@cli.command()
+@click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
+@click.pass_context
+def tick(ctx: click.Context, now_text: str | None) -> None:
+    """Minute work without Celery beat (run it from cron): the weekly slot when due, sends
+    scheduled with --at, retries whose time has come, rows of workers that died."""
+    from newsletter.delivery.runner import dispatcher_for
+    from newsletter.scheduling import tick as run_tick
+
+    rt = runtime(ctx)
+    report = run_tick(
+        rt.factory, rt.settings, dispatcher_for(rt.settings, rt.factory), parse_now(now_text)
+    )
+    if report.weekly:
+        click.echo(f"weekly {report.weekly.week_key}: {report.weekly.outcome}")
+    for issue_id in report.started:
+        click.echo(f"issue {issue_id}: scheduled send started")
+    for issue_id, batches in report.redispatched.items():
+        click.echo(f"issue {issue_id}: {batches} overdue batches dispatched")
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
 
 
 @cli.command()

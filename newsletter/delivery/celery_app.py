@@ -10,6 +10,8 @@
   transport and for the result backend options, the two places kombu reads it.
 - results are ignored: the database is the record of what happened.
 - ``broker_connection_retry_on_startup`` explicit (Celery 6 changes its default).
+- beat runs one task, ``newsletter.tick``, every 60 s; it is idempotent (the database decides
+  what is due), so a second beat or a missed minute does no harm.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def create_celery(settings: Settings) -> Any:
         enable_utc=True,
     )
     app.newsletter_settings = settings
-    from newsletter.delivery.tasks import register
+    from newsletter.delivery.tasks import register, register_schedule
 
     register(app)
+    register_schedule(app)
     return app

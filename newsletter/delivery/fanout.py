@@ -38,6 +38,7 @@ from newsletter.issues import get_issue, load_content
 from newsletter.models import (
     Delivery,
     DeliveryState,
+    Issue,
     IssueStatus,
     IssueVariant,
     Subscriber,
@@ -77,6 +78,10 @@ def eligible_subscribers(issue_mask: int) -> ColumnElement[bool]:
 
 
 def start_send(session: Session, settings: Settings, issue_id: int, now: datetime) -> FanoutResult:
+    # Lock the issue row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes): two ticks
+    # or a tick and an operator starting the same issue take turns, and the second one sees
+    # it sending and stops.
+    session.get(Issue, issue_id, with_for_update=True)
     issue = get_issue(session, issue_id)
     if issue.status not in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
         raise WorkError(f"issue {issue_id} is {issue.status.value}; only a draft can be sent")

@@ -38,3 +38,26 @@ def register(app: Any) -> None:
             "unknown": result.unknown,
             "skipped": result.skipped,
         }
+
+
+def register_schedule(app: Any) -> None:
+    """The minute tick (weekly slot, scheduled sends, overdue work) for ``celery beat``."""
+
+    @app.task(name="newsletter.tick", ignore_result=True)  # type: ignore[untyped-decorator]
+    def tick_task() -> dict[str, object]:
+        from newsletter.delivery.dispatch import CeleryDispatcher
+        from newsletter.models import utcnow
+        from newsletter.scheduling import tick
+
+        sender = sender_for(app)
+        report = tick(sender.factory, sender.settings, CeleryDispatcher(app), utcnow())
+        return {
+            "weekly": report.weekly.outcome if report.weekly else None,
+            "started": report.started,
+            "redispatched": report.redispatched,
+            "errors": report.errors,
+        }
+
+    app.conf.beat_schedule = {
+        "newsletter-tick": {"task": "newsletter.tick", "schedule": 60.0},
+    }
