@@ -65,6 +65,8 @@ class Settings:
     secret_key: str | None = None
     sources: tuple[str, ...] = ()
     send_rate: float | None = None
+    domain_rate: float | None = None
+    redis_url: str | None = None
     weekly_at: WeeklyAt = field(
         default_factory=lambda: WeeklyAt(4, time(9, 0), ZoneInfo("America/New_York"))
     )
@@ -107,6 +109,14 @@ class Settings:
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def limiter_url(self) -> str | None:
+        """Where workers share the send rate: NEWSLETTER_REDIS_URL, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.broker_url or ""
+        return broker if broker.startswith(("redis://", "rediss://", "unix://")) else None
 
     @property
     def smtp(self) -> SmtpConfig | None:
@@ -297,6 +307,8 @@ _PARSERS: dict[str, Any] = {
     "logo_url": _http_url,
     "sources": _sources,
     "send_rate": _positive_float,
+    "domain_rate": _positive_float,
+    "redis_url": _broker_url,
     "weekly_at": lambda variable, value: parse_weekly_at(value, variable),
     "accent_color": _colour,
     "batch_size": _positive_int,

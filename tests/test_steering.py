@@ -202,3 +202,41 @@ def test_sending_to_nobody_keeps_the_draft(factory: sessionmaker[Session], small
     with factory() as session:
         issue = session.get(Issue, issue_id)
         assert issue is not None and issue.status is IssueStatus.DRAFT
+
+
+def test_every_message_takes_a_permit_for_its_domain_first(
+    factory: sessionmaker[Session], small: Settings, sending: int
+) -> None:
+    taken: list[str] = []
+
+    class Recording:
+        def acquire(self, domain: str) -> None:
+            taken.append(domain)
+
+        def close(self) -> None:
+            pass
+
+    sender = Sender(factory, small, SlowTransport(delay=0), worker_id="w1", limiter=Recording())
+    while sender.run_batch(sending).claimed:
+        pass
+    assert taken == ["example.com"] * RECIPIENTS
+
+
+def test_send_rate_settings_choose_the_limiter(settings: Settings) -> None:
+    from newsletter.delivery.ratelimit import (
+        LocalRateLimiter,
+        NoLimit,
+        RedisRateLimiter,
+        make_limiter,
+    )
+
+    assert isinstance(make_limiter(settings.limiter_url, None, None), NoLimit)
+    local = settings.with_overrides(send_rate=50.0)
+    assert isinstance(make_limiter(local.limiter_url, local.send_rate, None), LocalRateLimiter)
+    shared = settings.with_overrides(send_rate=50.0, broker_url="redis://127.0.0.1:6379/15")
+    assert shared.limiter_url == "redis://127.0.0.1:6379/15"
+    limiter = make_limiter(shared.limiter_url, shared.send_rate, None)
+    assert isinstance(limiter, RedisRateLimiter)
+    limiter.close()
+    rabbit = settings.with_overrides(broker_url="amqp://guest@localhost//", redis_url="redis://h/1")
+    assert rabbit.limiter_url == "redis://h/1"

@@ -6,7 +6,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.delivery.dispatch import CeleryDispatcher, Dispatcher, InlineDispatcher
-from newsletter.delivery.sender import Sender
 
 
 def dispatcher_for(settings: Settings, factory: sessionmaker[Session]) -> Dispatcher:
@@ -14,7 +13,7 @@ def dispatcher_for(settings: Settings, factory: sessionmaker[Session]) -> Dispat
         from newsletter.delivery.celery_app import create_celery
 
         return CeleryDispatcher(create_celery(settings))
-    from newsletter.delivery import make_transport
+    from newsletter.delivery import make_sender
 
-    sender = Sender(factory, settings, make_transport(settings))
+    sender = make_sender(settings, factory)
     return InlineDispatcher(lambda issue_id: sender.run_batch(issue_id).claimed)

@@ -28,6 +28,7 @@ from newsletter.compose.message import MessageTemplate
 from newsletter.compose.render import RenderedVariant
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.ratelimit import NoLimit, RateLimiter
 from newsletter.delivery.transport import (
     DeliveryError,
     Envelope,
@@ -113,10 +114,12 @@ class Sender:
         transport: Transport,
         *,
         worker_id: str | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.factory = factory
         self.settings = settings
         self.transport = transport
+        self.limiter: RateLimiter = limiter or NoLimit()
         # at most 48 characters, so a claim token fits claimed_by
         self.worker_id = (worker_id or f"{os.uname().nodename[:40]}:{os.getpid()}")[:48]
         self.signer = Signer(load_secret(settings))
@@ -310,6 +313,9 @@ class Sender:
             result.failed += 1
             result.errors.append(f"{row.email}: {reason}")
             return
+        # The shared rate (NEWSLETTER_SEND_RATE across all workers, NEWSLETTER_DOMAIN_RATE per
+        # recipient domain) is taken just before the message goes, never for skipped rows.
+        self.limiter.acquire(row.email.rpartition("@")[2])
         try:
             self.transport.send(
                 Envelope(self.settings.sender_email, row.email, row.message_id), message
@@ -404,6 +410,7 @@ class Sender:
 
     def close(self) -> None:
         self.transport.close()
+        self.limiter.close()
 
 
 def suppress(

@@ -18,10 +18,10 @@ def sender_for(app: Any) -> Sender:
     key = id(app)
     sender = _senders.get(key)
     if sender is None:
-        from newsletter.delivery import make_transport
+        from newsletter.delivery import make_sender
 
         settings: Settings = app.newsletter_settings
-        sender = Sender(session_factory(make_engine(settings)), settings, make_transport(settings))
+        sender = make_sender(settings, session_factory(make_engine(settings)))
         _senders[key] = sender
     return sender
 
