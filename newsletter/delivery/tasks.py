@@ -27,7 +27,9 @@ def sender_for(app: Any) -> Sender:
 
 
 def register(app: Any) -> None:
-    @app.task(name="newsletter.deliver_batch", ignore_result=True)  # type: ignore[untyped-decorator]
+    # shared=False: a shared task is added to every Celery app created later in the process,
+    # so a second app (a test, a resume from the CLI) would carry the first app's closure.
+    @app.task(name="newsletter.deliver_batch", ignore_result=True, shared=False)  # type: ignore[untyped-decorator]
     def deliver_batch(issue_id: int) -> dict[str, int]:
         result = sender_for(app).run_batch(issue_id)
         return {
@@ -43,7 +45,7 @@ def register(app: Any) -> None:
 def register_schedule(app: Any) -> None:
     """The minute tick (weekly slot, scheduled sends, overdue work) for ``celery beat``."""
 
-    @app.task(name="newsletter.tick", ignore_result=True)  # type: ignore[untyped-decorator]
+    @app.task(name="newsletter.tick", ignore_result=True, shared=False)  # type: ignore[untyped-decorator]
     def tick_task() -> dict[str, object]:
         from newsletter.delivery.dispatch import CeleryDispatcher
         from newsletter.models import utcnow
