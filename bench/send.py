@@ -1,0 +1,452 @@
+"""Send throughput: Celery workers on PostgreSQL and Redis, over SMTP into Postfix's smtp-sink.
+
+Floor: a minimal pipelined SMTP client on a plain socket (one connection; MAIL, RCPT and DATA in
+one write, three replies, then the body and its dot, one reply) sending ``--floor-messages``
+copies of a real digest, built by the project's compose path, to the same smtp-sink: the
+fastest this sink takes on one connection. Ours, for each of ``--sizes``, on a freshly created
+PostgreSQL database with fresh ``--workers`` (``celery -A worker worker --pool=solo``):
+confirmed subscribers bulk-inserted, 10 reviews of the week and its issue built, untimed; then
+``send_issue`` with a ``CeleryDispatcher`` ("rows created": the ``INSERT ... SELECT``, the
+variants, the queued batches) and the database polled every 0.5 s until no row is queued or
+sending. Each worker's peak RSS (``VmHWM``; a solo worker sends in its own process) is read
+before it stops. CPU used during the send is shown per party in % of one core ("others":
+everything else on the machine). Prints msg/s, ours/floor, and whether the targets hold: end
+to end at least half the floor; worker peak RSS within 10% from the smallest size to the largest.
+
+    .venv/bin/python bench/send.py [--sizes 10000,100000] [--workers 2] [--batch-size 500]
+        [--floor-messages 20000] [--pg-url URL] [--broker-url URL] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.compose.content import Branding
+from newsletter.compose.links import recipient_values
+from newsletter.compose.message import MessageTemplate
+from newsletter.compose.render import render_variant
+from newsletter.config import Settings
+from newsletter.db import make_engine, session_factory, transaction, upgrade
+from newsletter.delivery.celery_app import create_celery
+from newsletter.delivery.dispatch import CeleryDispatcher
+from newsletter.delivery.fanout import message_id, send_issue
+from newsletter.ingest.records import ReviewRecord
+from newsletter.ingest.store import store_reviews
+from newsletter.issues import build_issue, load_content
+from newsletter.models import Delivery, Subscriber, SubscriberStatus
+from newsletter.subscribers.tokens import Signer
+
+ROOT = Path(__file__).resolve().parents[1]
+SINK = "/usr/sbin/smtp-sink"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/newsletter_bench_send"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
+SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
+NOW = datetime(2026, 11, 27, 15, tzinfo=UTC)
+SECRET = secrets.token_urlsafe(32)  # shared with the workers through their environment
+SECTIONS = ("Film", "TV", "Anime", "Comics", "Video Games", "Tabletop")
+OPEN = ("queued", "sending")
+TICK = os.sysconf("SC_CLK_TCK")
+CPUS = os.cpu_count() or 1
+
+
+@dataclass
+class Outcome:
+    size: int
+    created: float  # seconds: delivery rows inserted, variants rendered, batches queued
+    total: float  # seconds from send_issue to the last row done
+    ready_rss: list[float]  # VmHWM of each worker once ready, MiB
+    peak_rss: list[float]  # VmHWM of each worker after the send, MiB
+    cpu: dict[str, float]  # CPU seconds during the send: workers, postgres, smtp-sink, machine
+    states: dict[str, int]
+
+    @property
+    def sending(self) -> float:
+        return self.total - self.created
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    """smtp-sink, discarding everything (no dump); ``-u`` is required when run as root."""
+    user = ["-u", "root"] if os.geteuid() == 0 else []
+    command = [SINK, *user, "-t", "600", f"127.0.0.1:{port}", "1000"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"smtp-sink did not listen on 127.0.0.1:{port}")
+
+
+def start_worker(settings: Settings, name: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(
+        NEWSLETTER_DATABASE_URL=settings.database_url,
+        NEWSLETTER_DATA_DIR=str(settings.data_dir),
+        NEWSLETTER_BROKER_URL=settings.broker_url or "",
+        NEWSLETTER_SMTP_URL=settings.smtp_url or "",
+        NEWSLETTER_SECRET_KEY=SECRET,
+        NEWSLETTER_BASE_URL=settings.base_url,
+        NEWSLETTER_BATCH_SIZE=str(settings.batch_size),
+    )
+    command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo"]
+    command += ["--loglevel=INFO", "-Q", "newsletter", "-n", f"{name}@%h"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    with log.open("w") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+    deadline = time.monotonic() + 60
+    while not all(" ready." in log.read_text() for log in logs):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            raise RuntimeError("workers did not start:\n" + tails(logs))
+        time.sleep(0.1)
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate (a warm shutdown), then kill whatever still runs after 20 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def tails(logs: list[Path]) -> str:
+    return "\n".join(f"--- {log}\n{log.read_text()[-2000:]}" for log in logs if log.exists())
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def backends_cpu(database: str) -> float:
+    """CPU seconds of the live PostgreSQL backends connected to ``database``."""
+    total = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            line = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if line.startswith(b"postgres:") and f" {database} ".encode() in line:
+            total += cpu_seconds(int(entry.name))
+    return total
+
+
+def machine_cpu() -> float:
+    """CPU seconds all processors spent busy since boot (``/proc/stat``), every process."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / TICK  # minus idle and iowait
+
+
+# -- database ---------------------------------------------------------------------------------
+
+
+def reset_postgres(url: str, *, create: bool = True) -> None:
+    """Drop the database of ``url`` and (unless ``create`` is false) create it again."""
+    target = make_url(url)
+    name = target.database
+    if not name or name in SYSTEM_DATABASES:
+        raise SystemExit(f"refusing to drop and recreate database {name!r}")
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            quoted = admin.dialect.identifier_preparer.quote(name)
+            connection.execute(text(f"DROP DATABASE IF EXISTS {quoted}"))
+            if create:
+                connection.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        admin.dispose()
+
+
+def prepare(factory: sessionmaker[Session], settings: Settings, size: int) -> int:
+    """Subscribers in bulk, the week's reviews and its draft issue; returns the issue id."""
+    reviews = [
+        ReviewRecord(
+            url=f"https://reviews.example.com/review-{i}/",
+            title=f"REVIEW: ‘Title Number {i}’ Is Good",
+            category=SECTIONS[i % len(SECTIONS)],
+            author="Jo Park",
+            published_at=NOW - timedelta(hours=6 + 12 * i),
+            score=6 + i % 4,
+            score_max=10,
+            tldr="A TL;DR that reads like a real one, with a clause of judgement and a verdict.",
+            excerpt="An excerpt.",
+            image_url=f"https://cdn.example.com/{i}.jpg",
+        )
+        for i in range(10)
+    ]
+    with transaction(factory) as session:
+        store_reviews(session, reviews, now=NOW)
+        base = {"status": SubscriberStatus.CONFIRMED, "category_mask": 0, "created_at": NOW}
+        for start in range(0, size, 10_000):
+            emails = (f"user{i}@example.com" for i in range(start, min(start + 10_000, size)))
+            rows = [{**base, "email": e, "email_key": e} for e in emails]
+            session.execute(insert(Subscriber), rows)  # executemany (insertmanyvalues)
+    with transaction(factory) as session:
+        issue_id = build_issue(session, settings, now=NOW).issue_id
+        session.execute(text("ANALYZE subscribers"))  # a live list is analyzed long before
+    return issue_id
+
+
+def sample_message(factory: sessionmaker[Session], settings: Settings, issue_id: int) -> bytes:
+    """One recipient's digest, built the way a worker builds it (all sections variant)."""
+    with factory() as session:
+        content = load_content(session, issue_id, settings.timezone)
+        week = content.week_key
+    template = MessageTemplate.prepare(
+        render_variant(content, 0, Branding.from_settings(settings)),
+        from_address=settings.from_address,
+        list_id=settings.list_id,
+        feedback_id=f"{week}:digest:{settings.mail_domain}",
+    )
+    recipient = recipient_values(
+        Signer(SECRET.encode()),
+        settings.base_url,
+        issue_id=issue_id,
+        subscriber_id=1,
+        email="user0@example.com",
+        name=None,
+        category_mask=0,
+    )
+    return template.build(
+        recipient,
+        to_name=None,
+        message_id=message_id(week, issue_id, 1, settings.mail_domain),
+        date=NOW,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+    )
+
+
+def open_rows(factory: sessionmaker[Session], issue_id: int) -> dict[str, int]:
+    with factory() as session:
+        rows = session.execute(
+            select(Delivery.state, func.count())
+            .where(Delivery.issue_id == issue_id)
+            .group_by(Delivery.state)
+        )
+        return {str(state.value): count for state, count in rows}
+
+
+# -- measurements -----------------------------------------------------------------------------
+
+
+def floor(port: int, message: bytes, count: int) -> float:
+    """Seconds for ``count`` messages over one raw pipelined connection."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    replies = sock.makefile("rb")
+
+    def expect(code: bytes) -> None:
+        while (line := replies.readline())[3:4] == b"-":
+            pass
+        if not line.startswith(code):
+            raise RuntimeError(f"smtp-sink answered {line!r}, expected {code!r}")
+
+    expect(b"220")
+    sock.sendall(b"EHLO bench.example.com\r\n")
+    expect(b"250")
+    envelope = b"MAIL FROM:<digest@reviews.example.com>\r\nRCPT TO:<user0@example.com>\r\nDATA\r\n"
+    body = re.sub(rb"(?m)^\.", b"..", message)
+    body += (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+    start = time.perf_counter()
+    for _ in range(count):
+        sock.sendall(envelope)
+        expect(b"250")
+        expect(b"250")
+        expect(b"354")
+        sock.sendall(body)
+        expect(b"250")
+    seconds = time.perf_counter() - start
+    sock.sendall(b"QUIT\r\n")
+    sock.close()
+    return seconds
+
+
+def ours(
+    args: argparse.Namespace, size: int, sink: subprocess.Popen[bytes], port: int, folder: Path
+) -> tuple[Outcome, bytes]:
+    reset_postgres(args.pg_url)
+    settings = Settings(
+        database_url=args.pg_url,
+        data_dir=folder,
+        broker_url=args.broker_url,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        secret_key=SECRET,
+        base_url="https://news.example.com",
+        batch_size=args.batch_size,
+    )
+    engine = make_engine(settings)
+    upgrade(engine)
+    factory = session_factory(engine)
+    started = time.perf_counter()
+    issue_id = prepare(factory, settings, size)
+    message = sample_message(factory, settings, issue_id)
+    print(f"  {size:,} subscribers and the issue ready in {time.perf_counter() - started:.1f} s")
+    redis.Redis.from_url(args.broker_url).flushdb()
+    logs = [folder / f"worker-{size}-{n}.log" for n in range(args.workers)]
+    workers = [start_worker(settings, f"w{n}", log) for n, log in enumerate(logs)]
+    try:
+        wait_ready(workers, logs)
+        ready = [peak_rss_mib(w.pid) for w in workers]
+        dispatcher = CeleryDispatcher(create_celery(settings))
+        database = make_url(args.pg_url).database or ""
+
+        def cpu() -> dict[str, float]:
+            return {
+                "workers": sum(cpu_seconds(w.pid) for w in workers),
+                "postgres": backends_cpu(database),
+                "smtp-sink": cpu_seconds(sink.pid),
+                "machine": machine_cpu(),  # every process, ours and anyone else's
+            }
+
+        cpu0 = cpu()
+        t0 = time.perf_counter()
+        send_issue(factory, settings, issue_id, dispatcher, NOW)
+        t1 = time.perf_counter()
+        last, moved = -1, time.monotonic()
+        while True:
+            states = open_rows(factory, issue_id)
+            pending = sum(states.get(s, 0) for s in OPEN)
+            if pending == 0:
+                break
+            if pending != last:
+                last, moved = pending, time.monotonic()
+            elif time.monotonic() - moved > 120 or any(w.poll() is not None for w in workers):
+                raise RuntimeError(f"the send stalled at {states}:\n{tails(logs)}")
+            time.sleep(0.5)
+        t2 = time.perf_counter()
+        used = {k: v - cpu0[k] for k, v in cpu().items()}
+        peak = [peak_rss_mib(w.pid) for w in workers]
+        print(
+            f"  {states.get('sent', 0):,} sent in {t2 - t0:.1f} s; rows by state {states}",
+            flush=True,
+        )
+    finally:
+        stop(workers)
+        engine.dispose()
+    return Outcome(size, t1 - t0, t2 - t0, ready, peak, used, states), message
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="subscriber counts, in order")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--floor-messages", type=int, default=20_000)
+    parser.add_argument("--pg-url", default=DEFAULT_PG, help="dropped and created for each size")
+    parser.add_argument("--broker-url", default=DEFAULT_BROKER, help="flushed before each size")
+    parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    folder = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    port = free_port()
+    sink = start_sink(port)
+    outcomes: list[Outcome] = []
+    floor_seconds, size = 0.0, 0
+    try:
+        for n in sizes:
+            print(f"ours, {n:,} subscribers, {args.workers} workers ...", flush=True)
+            outcome, message = ours(args, n, sink, port, folder)
+            outcomes.append(outcome)
+            if not floor_seconds:
+                size = len(message)
+                print(f"floor: {args.floor_messages:,} messages of {size:,} bytes ...", flush=True)
+                floor_seconds = floor(port, message, args.floor_messages)
+    finally:
+        sink.terminate()
+        sink.wait()
+        if args.keep:
+            print(f"kept {folder} and {args.pg_url}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            with redis.Redis.from_url(args.broker_url) as broker:
+                broker.flushdb()
+            reset_postgres(args.pg_url, create=False)
+
+    floor_rate = args.floor_messages / floor_seconds
+    print()
+    print(f"message size            {size:,} bytes (one real digest, all sections)")
+    print(
+        f"floor                   {floor_rate:,.0f} msg/s (raw pipelined client, one "
+        f"connection, {args.floor_messages:,} messages in {floor_seconds:.2f} s)"
+    )
+    print(
+        f"{'subscribers':>11} {'rows created':>13} {'end-to-end':>11} {'sending':>9} "
+        f"{'worker RSS ready -> peak (MiB)':>31}  CPU during the send (% of one core)"
+    )
+    for o in outcomes:
+        rss = ", ".join(f"{a:.0f}->{b:.0f}" for a, b in zip(o.ready_rss, o.peak_rss, strict=True))
+        share = {k: v / o.total * 100 for k, v in o.cpu.items()}
+        others = share["machine"] - share["workers"] - share["postgres"] - share["smtp-sink"]
+        print(
+            f"{o.size:>11,} {o.created:>11.2f} s {o.size / o.total:>7,.0f}/s "
+            f"{o.size / o.sending:>7,.0f}/s {rss:>31}  workers {share['workers']:.0f}%, "
+            f"postgres {share['postgres']:.0f}%, smtp-sink {share['smtp-sink']:.0f}%, "
+            f"others {others:.0f}% (machine {share['machine']:.0f}% of {CPUS * 100}%)"
+        )
+    big, small = outcomes[-1], outcomes[0]
+    ratio = big.size / big.total / floor_rate
+    growth = max(big.peak_rss) / max(small.peak_rss) - 1
+    print(
+        f"ratio                   ours end to end at {big.size:,} / floor = {ratio:.2f} "
+        f"(target >= 0.5: {'met' if ratio >= 0.5 else 'MISSED'})"
+    )
+    print(
+        f"worker memory           peak RSS {max(small.peak_rss):.0f} MiB at {small.size:,}, "
+        f"{max(big.peak_rss):.0f} MiB at {big.size:,}: {growth:+.1%} "
+        f"({'grew more than 10%' if growth > 0.10 else 'flat, within 10%'})"
+    )
+    print(
+        f"machine                 {CPUS} CPUs for workers, PostgreSQL, Redis, smtp-sink and "
+        f"anything else running; load average at start {load}"
+    )
+
+
+if __name__ == "__main__":
+    main()
