@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
@@ -11,7 +12,14 @@ from newsletter.db import transaction
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
 from newsletter.issues import build_issue
-from newsletter.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
+from newsletter.models import (
+    Delivery,
+    DeliveryState,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+)
 from newsletter.sections import mask_of
 from newsletter.subscribers.parse import email_hash
 
@@ -83,3 +91,14 @@ def issue_with(
             subscriber(session, email)
     with transaction(factory) as session:
         return build_issue(session, settings, now=NOW).issue_id
+
+
+def delivery_counts(factory: sessionmaker[Session], issue_id: int) -> dict[DeliveryState, int]:
+    """An issue's delivery rows by state (states with no rows are absent)."""
+    with factory() as session:
+        rows = session.execute(
+            select(Delivery.state, func.count())
+            .where(Delivery.issue_id == issue_id)
+            .group_by(Delivery.state)
+        )
+        return dict(rows.all())

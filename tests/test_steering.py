@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 import pytest
-from factories import NOW, issue_with, review
+from factories import NOW, delivery_counts, issue_with, review
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -79,16 +79,6 @@ def _workers(
     return threads
 
 
-def _states(factory: sessionmaker[Session], issue_id: int) -> dict[DeliveryState, int]:
-    with factory() as session:
-        rows = session.execute(
-            select(Delivery.state, func.count())
-            .where(Delivery.issue_id == issue_id)
-            .group_by(Delivery.state)
-        )
-        return dict(rows.all())
-
-
 def _wait_for(transport: SlowTransport, count: int) -> None:
     deadline = time.monotonic() + 20
     while len(transport.times) < count and time.monotonic() < deadline:
@@ -110,7 +100,7 @@ def test_pause_stops_every_worker_within_2_s_and_resume_skips_and_repeats_nobody
     assert not after or max(after) - paused_at < 2.0
     sent_while_running = sum(transport.received.values())
     assert 10 <= sent_while_running < RECIPIENTS
-    states = _states(factory, sending)
+    states = delivery_counts(factory, sending)
     assert states == {
         DeliveryState.SENT: sent_while_running,
         DeliveryState.QUEUED: RECIPIENTS - sent_while_running,
@@ -147,7 +137,7 @@ def test_cancel_mid_send_stops_for_good(
     assert all(t - cancelled_at < 2.0 for t in transport.times if t > cancelled_at)
     sent = sum(transport.received.values())
     assert set(transport.received.values()) == {1}
-    assert _states(factory, sending) == {
+    assert delivery_counts(factory, sending) == {
         DeliveryState.SENT: sent,
         DeliveryState.CANCELLED: RECIPIENTS - sent,
     }

@@ -23,8 +23,8 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 from conftest import Recorder, free_port
-from factories import NOW, issue_with, review
-from sqlalchemy import func, select, update
+from factories import NOW, delivery_counts, issue_with, review
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
@@ -159,16 +159,6 @@ def _status(factory: sessionmaker[Session], issue_id: int) -> IssueStatus:
         return session.get_one(Issue, issue_id).status
 
 
-def _counts(factory: sessionmaker[Session], issue_id: int) -> dict[DeliveryState, int]:
-    with factory() as session:
-        rows = session.execute(
-            select(Delivery.state, func.count())
-            .where(Delivery.issue_id == issue_id)
-            .group_by(Delivery.state)
-        )
-        return dict(rows.all())
-
-
 def test_three_workers_deliver_every_recipient_exactly_once(
     fleet_of: Callable[[int, float], Fleet], factory: sessionmaker[Session]
 ) -> None:
@@ -178,7 +168,7 @@ def test_three_workers_deliver_every_recipient_exactly_once(
     _wait(lambda: _status(factory, issue_id) is IssueStatus.SENT, fleet)
     received = fleet.recorder.received()
     assert sorted(received) == emails and set(received.values()) == {1}
-    assert _counts(factory, issue_id) == {DeliveryState.SENT: len(emails)}
+    assert delivery_counts(factory, issue_id) == {DeliveryState.SENT: len(emails)}
     busy = [p for p in fleet.logs if "newsletter.deliver_batch" in p.read_text()]
     assert len(busy) >= 2, fleet.log_tail()  # the work was shared
 
@@ -196,7 +186,7 @@ def test_pause_and_resume_across_worker_processes(
     settled = len(fleet.recorder.messages)
     time.sleep(1.0)
     assert len(fleet.recorder.messages) == settled < len(emails)
-    counts = _counts(factory, issue_id)
+    counts = delivery_counts(factory, issue_id)
     assert counts.get(DeliveryState.SENDING, 0) == 0
     assert counts[DeliveryState.SENT] == settled
     resume_issue(
@@ -222,9 +212,9 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_doubles_at_most_one(
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
     # The survivor finishes what is queued; the victim's claimed rows wait for their lease.
-    _wait(lambda: _counts(factory, issue_id).get(DeliveryState.QUEUED, 0) == 0, fleet)
+    _wait(lambda: delivery_counts(factory, issue_id).get(DeliveryState.QUEUED, 0) == 0, fleet)
     _wait(lambda: not fleet.recorder.messages or _quiet(fleet), fleet)
-    orphans = _counts(factory, issue_id).get(DeliveryState.SENDING, 0)
+    orphans = delivery_counts(factory, issue_id).get(DeliveryState.SENDING, 0)
     # Ten minutes later, as far as the leases know: the tick hands the orphans to a worker.
     with transaction(factory) as session:
         session.execute(
@@ -254,8 +244,8 @@ def test_4xx_then_recovery_and_5xx_suppression(
     emails = [f"reader{i}@example.com" for i in range(8)]
     emails += ["busy1@example.com", "busy2@example.com", "nobody@example.com"]
     issue_id = _send(factory, fleet, emails)
-    _wait(lambda: _counts(factory, issue_id).get(DeliveryState.SENT, 0) == 8, fleet)
-    _wait(lambda: _counts(factory, issue_id).get(DeliveryState.FAILED, 0) == 1, fleet)
+    _wait(lambda: delivery_counts(factory, issue_id).get(DeliveryState.SENT, 0) == 8, fleet)
+    _wait(lambda: delivery_counts(factory, issue_id).get(DeliveryState.FAILED, 0) == 1, fleet)
     with factory() as session:
         nobody = session.scalars(
             select(Subscriber).where(Subscriber.email == "nobody@example.com")
@@ -263,7 +253,7 @@ def test_4xx_then_recovery_and_5xx_suppression(
         assert nobody.status is SubscriberStatus.BOUNCED
         suppressed = session.scalars(select(Suppression.email_key)).all()
         assert suppressed == ["nobody@example.com"]
-    assert _counts(factory, issue_id)[DeliveryState.QUEUED] == 2  # busy: retry later
+    assert delivery_counts(factory, issue_id)[DeliveryState.QUEUED] == 2  # busy: retry later
     fleet.recorder.accept_busy = True
     with transaction(factory) as session:  # their backoff has passed
         session.execute(

@@ -192,7 +192,10 @@ class SmtpTransport:
             # dot ends that empty transaction before RSET.
             self._reset(conn, lone_dot=reply.code == 354)
             _raise_for(failure[1], failure[0], rcpt=failure[0].startswith("RCPT"))
-        body = _LEADING_DOT.sub(b"..", message)  # RFC 5321 4.5.2 transparency
+        # RFC 5321 4.5.2 transparency. The regex costs ~0.4 ms on a 38 KB digest and almost
+        # no line starts with a dot, so look first (a C-speed search) and stuff only then.
+        stuffed = message.startswith(b".") or b"\n." in message
+        body = _LEADING_DOT.sub(b"..", message) if stuffed else message
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         conn.write(body + b".\r\n")
