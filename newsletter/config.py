@@ -76,6 +76,7 @@ class Settings:
     accent_color: str = "#c2255c"
     postal_address: str = "Reviews Weekly, 100 Example Street, Springfield, USA"
     batch_size: int = 200
+    sync_commit_every: int = 50
     new_limit: int = 12
     trending_limit: int = 5
     trending_half_life_days: float = 3.0
@@ -312,6 +313,7 @@ _PARSERS: dict[str, Any] = {
     "weekly_at": lambda variable, value: parse_weekly_at(value, variable),
     "accent_color": _colour,
     "batch_size": _positive_int,
+    "sync_commit_every": _positive_int,
     "new_limit": _positive_int,
     "trending_limit": _positive_int,
     "trending_half_life_days": _positive_float,

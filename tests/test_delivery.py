@@ -21,6 +21,7 @@ from newsletter.delivery.sender import MAX_ATTEMPTS, Sender
 from newsletter.delivery.transport import (
     Envelope,
     PermanentFailure,
+    Ready,
     TemporaryFailure,
     UnknownOutcome,
 )
@@ -302,12 +303,12 @@ def test_a_slow_batch_keeps_its_rows_and_never_sends_stolen_ones(
     class Stalling(MemoryTransport):
         """While sending its first message, the lease runs out and another worker moves in."""
 
-        def send(self, envelope: Envelope, message: bytes) -> None:
+        def send(self, envelope: Envelope, message: bytes, ready: Ready | None = None) -> None:
             if not self.sent:
                 with transaction(factory) as session:
                     session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(1)))
                 drain(fast, issue_id)
-            super().send(envelope, message)
+            super().send(envelope, message, ready)
 
     slow_transport = Stalling()
     slow = sender(factory, settings, slow_transport, worker="slow")

@@ -4,6 +4,7 @@ AUTH, STARTTLS, implicit TLS) and Postfix's smtp-sink with its fault injection."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import Recorder, free_port
 
 from newsletter.config import SmtpConfig
-from newsletter.delivery.smtp import SmtpTransport
+from newsletter.delivery.smtp import SmtpTransport, dot_stuff
 from newsletter.delivery.transport import (
     Envelope,
     PermanentFailure,
@@ -80,7 +81,8 @@ class Scripted:
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
-        with connection:
+        # a client that hangs up mid-dialogue is something these tests do on purpose
+        with contextlib.suppress(ConnectionError), connection:
             buffer = bytearray()  # this connection's unread bytes
             connection.sendall(b"220 scripted ESMTP\r\n")
             mail, recipients = False, 0  # the transaction's state (RFC 5321 3.3)
@@ -177,6 +179,69 @@ def test_mail_rcpt_and_data_arrive_in_one_packet(scripted: Callable[..., Scripte
     ]
     assert server.messages == [MESSAGE, MESSAGE]
     assert server.sessions == 1
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"",
+        b"plain\r\nlines\r\n",
+        b".first line\r\n",
+        b"a\r\n.b\r\n..c\r\n.\r\n",
+        b"bare\n.lf\n",
+        b"x" * 5000 + b"\r\n." + b"y" * 100,
+    ],
+)
+def test_dot_stuffing_doubles_every_leading_dot(message: bytes) -> None:
+    assert dot_stuff(message) == re.sub(rb"(?m)^\.", b"..", message)  # RFC 5321 4.5.2
+
+
+class Ready:
+    """A ``ready`` hook that notes what the server had received when it was called."""
+
+    def __init__(self, server: Scripted, fail: bool = False) -> None:
+        self.server = server
+        self.fail = fail
+        self.seen: list[list[str]] = []
+
+    def __call__(self) -> None:
+        self.seen.append(list(self.server.commands))
+        if self.fail:
+            raise RuntimeError("the database is gone")
+
+
+def test_ready_runs_after_the_envelope_and_before_the_content(
+    scripted: Callable[..., Scripted],
+) -> None:
+    server = scripted()
+    transport = server.transport()
+    ready = Ready(server)
+    try:
+        transport.send(envelope("a@example.com"), MESSAGE, ready)
+    finally:
+        transport.close()
+    assert len(ready.seen) == 1
+    assert server.messages == [MESSAGE]
+    # whatever the server had read by then, the content was not part of it
+    assert not any(c.startswith(".leading") for c in ready.seen[0])
+
+
+@pytest.mark.parametrize(
+    "extensions", [("PIPELINING",), ("8BITMIME",)], ids=["pipelining", "classic"]
+)
+def test_a_failing_ready_sends_nothing_and_propagates(
+    scripted: Callable[..., Scripted], extensions: tuple[str, ...]
+) -> None:
+    server = scripted(extensions=extensions)
+    transport = server.transport()
+    try:
+        with pytest.raises(RuntimeError, match="the database is gone"):
+            transport.send(envelope("a@example.com"), MESSAGE, Ready(server, fail=True))
+        transport.send(envelope("b@example.com"), MESSAGE)  # a fresh connection, all well
+    finally:
+        transport.close()
+    assert server.messages == [MESSAGE]
+    assert server.sessions == 2
 
 
 def test_without_pipelining_one_command_per_packet(scripted: Callable[..., Scripted]) -> None:

@@ -23,7 +23,7 @@ from newsletter.delivery.dispatch import InlineDispatcher
 from newsletter.delivery.fanout import send_issue
 from newsletter.delivery.progress import issue_progress
 from newsletter.delivery.sender import Sender
-from newsletter.delivery.transport import Envelope, TemporaryFailure
+from newsletter.delivery.transport import Envelope, Ready, TemporaryFailure
 from newsletter.errors import WorkError
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, utcnow
 
@@ -40,7 +40,9 @@ class SlowTransport:
         self.times: list[float] = []
         self.received: Counter[str] = Counter()
 
-    def send(self, envelope: Envelope, message: bytes) -> None:
+    def send(self, envelope: Envelope, message: bytes, ready: Ready | None = None) -> None:
+        if ready is not None:
+            ready()
         time.sleep(self.delay)
         if self.fail:
             raise TemporaryFailure("421 4.7.0 try again later", 421)

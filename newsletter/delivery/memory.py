@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from newsletter.delivery.transport import DeliveryError, Envelope
+from newsletter.delivery.transport import DeliveryError, Envelope, Ready
 
 
 @dataclass
@@ -16,7 +16,9 @@ class MemoryTransport:
     failures: dict[str, DeliveryError] = field(default_factory=dict)
     closed: int = 0
 
-    def send(self, envelope: Envelope, message: bytes) -> None:
+    def send(self, envelope: Envelope, message: bytes, ready: Ready | None = None) -> None:
+        if ready is not None:
+            ready()
         failure = self.failures.get(envelope.rcpt_to)
         if failure is not None:
             raise failure

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from newsletter.delivery.transport import Envelope, TemporaryFailure
+from newsletter.delivery.transport import Envelope, Ready, TemporaryFailure
 
 
 def outbox_name(envelope: Envelope) -> str:
@@ -29,7 +29,9 @@ class OutboxTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    def send(self, envelope: Envelope, message: bytes) -> None:
+    def send(self, envelope: Envelope, message: bytes, ready: Ready | None = None) -> None:
+        if ready is not None:
+            ready()
         target = self.folder / outbox_name(envelope)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:

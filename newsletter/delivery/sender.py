@@ -4,9 +4,11 @@ Exactly-once rests on three rules:
 1. A row is claimed atomically (``UPDATE ... WHERE state='queued'``; on PostgreSQL the inner
    SELECT is ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint rows; on SQLite the
    statement runs under ``BEGIN IMMEDIATE``, a single writer). The claim carries a lease.
-2. The outcome of every message is committed right after the transport returns, before the next
-   message: a worker killed mid-batch can lose at most the one message in flight (the guarantee
-   allows one duplicate per killed process), never a whole batch of "sent" marks.
+2. The outcome of every message is committed before the next message's content leaves
+   (:mod:`newsletter.delivery.outcomes`: one statement on a connection held for the batch,
+   committed while the server reads the next envelope): a worker killed mid-batch can lose at
+   most the one message in flight (the guarantee allows one duplicate per killed process),
+   never a whole batch of "sent" marks.
 3. A sent row is never claimed again; an ``unknown`` one (connection lost after DATA) is not
    retried blindly.
 """
@@ -19,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
@@ -28,6 +30,7 @@ from newsletter.compose.message import MessageTemplate
 from newsletter.compose.render import RenderedVariant
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.outcomes import OutcomeLog, RecordError
 from newsletter.delivery.ratelimit import NoLimit, RateLimiter
 from newsletter.delivery.transport import (
     DeliveryError,
@@ -46,10 +49,8 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
-    SuppressionReason,
     utcnow,
 )
-from newsletter.subscribers.parse import email_hash
 from newsletter.subscribers.tokens import Signer, load_secret
 
 MAX_ATTEMPTS = 5
@@ -58,16 +59,23 @@ STATUS_CHECK_EVERY = 1.0  # pause and cancel must reach every worker within 2 s
 PAUSE_AFTER_FAILURES = 25  # temporary failures in a row before an issue pauses itself
 
 
-def claimable(now: datetime) -> ColumnElement[bool]:
-    """Rows a batch may take: queued and due, or claimed under a lease that ran out (the
-    worker died mid-batch; resending its message in flight is the one duplicate allowed)."""
+def fresh() -> ColumnElement[bool]:
+    """Rows never tried: the bulk of every send, read in id order straight off the index."""
+    return and_(Delivery.state == DeliveryState.QUEUED, Delivery.next_at.is_(None))
+
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """Rows that waited: a retry whose time came, or a claim whose lease ran out (the worker
+    died mid-batch; resending its message in flight is the one duplicate allowed)."""
     return or_(
-        and_(
-            Delivery.state == DeliveryState.QUEUED,
-            or_(Delivery.next_at.is_(None), Delivery.next_at <= now),
-        ),
+        and_(Delivery.state == DeliveryState.QUEUED, Delivery.next_at <= now),
         and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
     )
+
+
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Rows a batch may take."""
+    return or_(fresh(), overdue(now))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -100,6 +108,23 @@ class _Row:
     eligible: bool
 
 
+@dataclass
+class _Claim:
+    """The rows one batch took: their ids and the token that marks them as this batch's."""
+
+    token: str
+    version: int  # the issue's version: cached message templates of older versions are stale
+    ids: list[int]
+
+    def mine(self) -> tuple[ColumnElement[bool], ...]:
+        """Rows of this batch that it still owns (by id: no index on the token is needed)."""
+        return (
+            Delivery.id.in_(self.ids),
+            Delivery.claimed_by == self.token,
+            Delivery.state == DeliveryState.SENDING,
+        )
+
+
 class Sender:
     """Everything one worker process needs to send batches; reused across batches."""
 
@@ -117,49 +142,67 @@ class Sender:
         limiter: RateLimiter | None = None,
     ) -> None:
         self.factory = factory
+        bind = factory.kw.get("bind")
+        if not isinstance(bind, Engine):
+            raise TypeError("Sender needs a sessionmaker bound to an Engine")
+        self.engine = bind  # outcomes are written on a connection of their own, per batch
         self.settings = settings
         self.transport = transport
         self.limiter: RateLimiter = limiter or NoLimit()
         # at most 48 characters, so a claim token fits claimed_by
         self.worker_id = (worker_id or f"{os.uname().nodename[:40]}:{os.getpid()}")[:48]
         self.signer = Signer(load_secret(settings))
+        # parsed once per process: each parseaddr costs ~60 µs, a tenth of a message's work
+        self.mail_from = settings.sender_email
+        self.unsubscribe_mailto = settings.unsubscribe_mailto
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
         self._failures = 0  # temporary failures in a row, across batches of this process
 
     # -- claiming -------------------------------------------------------------------------
-    def _claim(self, session: Session, issue_id: int, now: datetime) -> tuple[str, int] | None:
+    def _claim(self, session: Session, issue_id: int, now: datetime) -> _Claim | None:
         issue = session.get(Issue, issue_id)
         if issue is None or issue.status is not IssueStatus.SENDING:
             return None
-        token = f"{self.worker_id}:{secrets.token_hex(4)}"
-        due = (
-            select(Delivery.id)
-            .where(Delivery.issue_id == issue_id, claimable(now))
-            .order_by(Delivery.id)
-            .limit(self.settings.batch_size)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+        claim = _Claim(f"{self.worker_id}:{secrets.token_hex(4)}", issue.version, [])
+        limit = self.settings.batch_size
+        # Rows that waited go first, then fresh ones fill the batch. Two narrow queries, each
+        # an index range read in id order that stops at the limit (migration 0004); one query
+        # with the OR would sort every open row of the issue on every claim.
+        # Fresh rows are ordered by every column of ix_deliveries_queue: with issue_id, state
+        # and next_at (IS NULL) fixed that is id order, and PostgreSQL reads it off the index;
+        # "ORDER BY id" alone makes it sort every queued row first (IS NULL is no equality).
+        queue_order = (Delivery.issue_id, Delivery.state, Delivery.next_at, Delivery.id)
+        for condition, order in ((overdue(now), (Delivery.id,)), (fresh(), queue_order)):
+            due = (
+                select(Delivery.id)
+                .where(Delivery.issue_id == issue_id, condition)
+                .order_by(*order)
+                .limit(limit - len(claim.ids))
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            claim.ids.extend(session.scalars(due))
+            if len(claim.ids) >= limit:
+                break
+        if not claim.ids:
+            return claim
         # Select, then update by id. As one UPDATE ... WHERE id IN (subquery), PostgreSQL may
         # re-run the LIMITed SKIP LOCKED subquery per row (before ANALYZE it does) and one
         # claim swallows the whole issue. The rows stay locked until this transaction ends.
-        ids = list(session.scalars(due))
-        if not ids:
-            return token, issue.version
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids), claimable(now))
+            .where(Delivery.id.in_(claim.ids), claimable(now))
             .values(
                 state=DeliveryState.SENDING,
-                claimed_by=token,
+                claimed_by=claim.token,
                 lease_until=now + LEASE,
                 attempts=Delivery.attempts + 1,
             )
             .execution_options(synchronize_session=False)
         )
-        return token, issue.version
+        return claim
 
-    def _rows(self, session: Session, token: str) -> list[_Row]:
+    def _rows(self, session: Session, claim: _Claim) -> list[_Row]:
         suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
         result = session.execute(
             select(
@@ -175,7 +218,7 @@ class Sender:
                 ((Subscriber.status == SubscriberStatus.CONFIRMED) & ~suppressed).label("eligible"),
             )
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
+            .where(*claim.mine())
             .order_by(Delivery.id)
         )
         return [_Row(**row._asdict()) for row in result]
@@ -211,46 +254,64 @@ class Sender:
             claim = self._claim(session, issue_id, now)
             if claim is None:
                 return result
-            token, version = claim
-            rows = self._rows(session, token)
-            templates = {r.mask: self._template(session, issue_id, r.mask, version) for r in rows}
+            rows = self._rows(session, claim) if claim.ids else []
+            templates = {
+                r.mask: self._template(session, issue_id, r.mask, claim.version) for r in rows
+            }
         result.claimed = len(rows)
+        if not rows:
+            return result
+        with OutcomeLog(
+            self.engine, claim.token, sync_every=self.settings.sync_commit_every
+        ) as log:
+            self._send_rows(issue_id, claim, rows, templates, log, result)
+        return result
+
+    def _send_rows(
+        self,
+        issue_id: int,
+        claim: _Claim,
+        rows: list[_Row],
+        templates: dict[int, MessageTemplate],
+        log: OutcomeLog,
+        result: BatchResult,
+    ) -> None:
         renewed = checked = time.monotonic()
         owned = {r.delivery_id for r in rows}
         for row in rows:
             # Renew the lease well before it runs out, so a slow but live batch is never
             # reclaimed by another worker; send only rows this batch still owns.
             if time.monotonic() - renewed > self.renew_every:
-                owned = self._renew(token)
+                owned = self._renew(claim)
                 renewed = time.monotonic()
             # Pause and cancel live in the database; every worker looks between messages.
             if time.monotonic() - checked >= self.check_every:
                 checked = time.monotonic()
                 status = self._status(issue_id)
                 if status is not IssueStatus.SENDING:
-                    self._stand_down(token, status)
-                    return result
+                    log.flush(durable=True)  # a staged "sent" must not be handed back as unsent
+                    self._stand_down(claim, status)
+                    return
             if row.delivery_id in owned:
                 retries = result.retry
-                self._send_one(issue_id, token, row, templates[row.mask], result)
+                self._send_one(issue_id, row, templates[row.mask], log, result)
                 self._failures = self._failures + 1 if result.retry > retries else 0
                 if self._failures >= self.pause_after_failures:
+                    log.flush(durable=True)
                     self._auto_pause(issue_id, result.errors[-1] if result.errors else "")
-                    self._stand_down(token, IssueStatus.PAUSED)
-                    return result
-        if rows:
-            self._finish_if_done(issue_id)
-        return result
+                    self._stand_down(claim, IssueStatus.PAUSED)
+                    return
+        log.flush(durable=True)
+        self._finish_if_done(issue_id)
 
     # -- steering -------------------------------------------------------------------------
     def _status(self, issue_id: int) -> IssueStatus | None:
         with self.factory() as session:
             return session.scalar(select(Issue.status).where(Issue.id == issue_id))
 
-    def _stand_down(self, token: str, status: IssueStatus | None) -> None:
+    def _stand_down(self, claim: _Claim, status: IssueStatus | None) -> None:
         """Hand this batch's unsent rows back: to the queue on a pause (their claim did not
         count as an attempt), to ``cancelled`` on a cancel."""
-        mine = (Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
         with transaction(self.factory) as session:
             if status is IssueStatus.CANCELLED:
                 values: dict[str, object] = {"state": DeliveryState.CANCELLED, "lease_until": None}
@@ -263,7 +324,7 @@ class Sender:
                 }
             session.execute(
                 update(Delivery)
-                .where(*mine)
+                .where(*claim.mine())
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
@@ -284,10 +345,16 @@ class Sender:
             )
 
     def _send_one(
-        self, issue_id: int, token: str, row: _Row, template: MessageTemplate, result: BatchResult
+        self,
+        issue_id: int,
+        row: _Row,
+        template: MessageTemplate,
+        log: OutcomeLog,
+        result: BatchResult,
     ) -> None:
         if not row.eligible:
-            self._mark(row, token, DeliveryState.SKIPPED, "no longer subscribed or suppressed")
+            reason = "no longer subscribed or suppressed"
+            log.stage(row.delivery_id, DeliveryState.SKIPPED, reason, utcnow())
             result.skipped += 1
             return
         recipient = recipient_values(
@@ -305,11 +372,11 @@ class Sender:
                 to_name=row.name,
                 message_id=row.message_id,
                 date=utcnow(),
-                unsubscribe_mailto=self.settings.unsubscribe_mailto,
+                unsubscribe_mailto=self.unsubscribe_mailto,
             )
         except Exception as exc:  # bad data must fail its own row, not the whole batch
             reason = f"cannot build the message: {type(exc).__name__}: {exc}"
-            self._mark(row, token, DeliveryState.FAILED, reason)
+            log.stage(row.delivery_id, DeliveryState.FAILED, reason, utcnow())
             result.failed += 1
             result.errors.append(f"{row.email}: {reason}")
             return
@@ -317,29 +384,38 @@ class Sender:
         # recipient domain) is taken just before the message goes, never for skipped rows.
         self.limiter.acquire(row.email.rpartition("@")[2])
         try:
+            # The previous message's outcome is committed through ``ready``, while the mail
+            # server reads this one's envelope (see newsletter.delivery.outcomes).
             self.transport.send(
-                Envelope(self.settings.sender_email, row.email, row.message_id), message
+                Envelope(self.mail_from, row.email, row.message_id), message, ready=log.flush
             )
+        except RecordError:
+            raise  # the database failed, not the transport: stop the batch
         except TemporaryFailure as exc:
-            self._retry_or_fail(row, token, exc.reason, result)
+            self._retry_or_fail(row, log, exc.reason, result)
         except PermanentFailure as exc:
-            self._mark(row, token, DeliveryState.FAILED, exc.reason, hard_bounce=exc.hard_bounce)
+            if exc.hard_bounce:
+                log.hard_bounce(
+                    row.delivery_id, row.subscriber_id, row.email_key, exc.reason, utcnow()
+                )
+            else:
+                log.stage(row.delivery_id, DeliveryState.FAILED, exc.reason, utcnow())
             result.failed += 1
             result.errors.append(f"{row.email}: {exc.reason}")
         except UnknownOutcome as exc:
-            self._mark(row, token, DeliveryState.UNKNOWN, exc.reason)
+            log.stage(row.delivery_id, DeliveryState.UNKNOWN, exc.reason, utcnow())
             result.unknown += 1
         except DeliveryError as exc:  # a transport's own subclass: treat as temporary
-            self._retry_or_fail(row, token, exc.reason, result)
+            self._retry_or_fail(row, log, exc.reason, result)
         except Exception as exc:  # an unexpected transport error: retried, attempts capped
-            self._retry_or_fail(row, token, f"{type(exc).__name__}: {exc}", result)
+            self._retry_or_fail(row, log, f"{type(exc).__name__}: {exc}", result)
         else:
-            self._mark(row, token, DeliveryState.SENT, None)
+            log.stage(row.delivery_id, DeliveryState.SENT, None, utcnow())
             result.sent += 1
 
-    def _renew(self, token: str) -> set[int]:
+    def _renew(self, claim: _Claim) -> set[int]:
         with transaction(self.factory) as session:
-            mine = (Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
+            mine = claim.mine()
             session.execute(
                 update(Delivery)
                 .where(*mine)
@@ -348,48 +424,17 @@ class Sender:
             )
             return set(session.scalars(select(Delivery.id).where(*mine)))
 
-    def _retry_or_fail(self, row: _Row, token: str, reason: str, result: BatchResult) -> None:
+    def _retry_or_fail(self, row: _Row, log: OutcomeLog, reason: str, result: BatchResult) -> None:
         result.errors.append(f"{row.email}: {reason}")
+        now = utcnow()
         if row.attempts >= MAX_ATTEMPTS:
-            self._mark(row, token, DeliveryState.FAILED, f"gave up after {row.attempts}: {reason}")
+            failed = f"gave up after {row.attempts}: {reason}"
+            log.stage(row.delivery_id, DeliveryState.FAILED, failed, now)
             result.failed += 1
         else:
-            self._mark(
-                row, token, DeliveryState.QUEUED, reason, next_at=utcnow() + backoff(row.attempts)
-            )
+            retry_at = now + backoff(row.attempts)
+            log.stage(row.delivery_id, DeliveryState.QUEUED, reason, now, next_at=retry_at)
             result.retry += 1
-
-    def _mark(
-        self,
-        row: _Row,
-        token: str,
-        state: DeliveryState,
-        error: str | None,
-        *,
-        next_at: datetime | None = None,
-        hard_bounce: bool = False,
-    ) -> None:
-        now = utcnow()
-        with transaction(self.factory) as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id == row.delivery_id, Delivery.claimed_by == token)
-                .values(
-                    state=state,
-                    last_error=error,
-                    next_at=next_at,
-                    lease_until=None,
-                    sent_at=now if state is DeliveryState.SENT else None,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if hard_bounce:
-                suppress(session, row.email_key, SuppressionReason.HARD_BOUNCE, error, now)
-                session.execute(
-                    update(Subscriber)
-                    .where(Subscriber.id == row.subscriber_id)
-                    .values(status=SubscriberStatus.BOUNCED)
-                )
 
     def _finish_if_done(self, issue_id: int) -> None:
         with transaction(self.factory) as session:
@@ -411,17 +456,3 @@ class Sender:
     def close(self) -> None:
         self.transport.close()
         self.limiter.close()
-
-
-def suppress(
-    session: Session, email_key: str, reason: SuppressionReason, note: str | None, now: datetime
-) -> None:
-    """Add an address to the suppression list (no-op when it is already there)."""
-    digest = email_hash(email_key)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
-        session.add(
-            Suppression(
-                email_key=email_key, email_hash=digest, reason=reason, note=note, created_at=now
-            )
-        )
-        session.flush()

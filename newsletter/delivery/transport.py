@@ -7,6 +7,7 @@ SMTP transports are interchangeable behind it (Mailman's IMailTransportAgentDeli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,9 +47,20 @@ class UnknownOutcome(DeliveryError):
     message, so it must not be blindly sent again."""
 
 
-class Transport(Protocol):
-    """Sends one message; reusable across many sends; ``close`` releases connections."""
+Ready = Callable[[], None]
 
-    def send(self, envelope: Envelope, message: bytes) -> None: ...
+
+class Transport(Protocol):
+    """Sends one message; reusable across many sends; ``close`` releases connections.
+
+    ``ready``, when given, is called before any of the message's content leaves, so before it
+    can be accepted; a transport calls it while it waits on the server anyway (SMTP with
+    PIPELINING: after the envelope went out, before its replies are read), so that the caller's
+    work (the sender commits the previous message's outcome) overlaps the server's. It may be
+    called more than once (it must be idempotent), or not at all when the send fails first. An
+    exception from ``ready`` propagates unchanged; the message was not sent.
+    """
+
+    def send(self, envelope: Envelope, message: bytes, ready: Ready | None = None) -> None: ...
 
     def close(self) -> None: ...
