@@ -14,7 +14,8 @@ everything else on the machine). Prints msg/s, ours/floor, and whether the targe
 to end at least half the floor; worker peak RSS within 10% from the smallest size to the largest.
 
     .venv/bin/python bench/send.py [--sizes 10000,100000] [--workers 2] [--batch-size 500]
-        [--floor-messages 20000] [--pg-url URL] [--broker-url URL] [--keep]
+        [--floor-messages 20000] [--sync-commit-every 50] [--pg-url URL] [--broker-url URL]
+        [--keep]
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def start_worker(settings: Settings, name: str, log: Path) -> subprocess.Popen[b
         NEWSLETTER_SECRET_KEY=SECRET,
         NEWSLETTER_BASE_URL=settings.base_url,
         NEWSLETTER_BATCH_SIZE=str(settings.batch_size),
+        NEWSLETTER_SYNC_COMMIT_EVERY=str(settings.sync_commit_every),
     )
     command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo"]
     command += ["--loglevel=INFO", "-Q", "newsletter", "-n", f"{name}@%h"]
@@ -318,6 +320,7 @@ def ours(
         secret_key=SECRET,
         base_url="https://news.example.com",
         batch_size=args.batch_size,
+        sync_commit_every=args.sync_commit_every,
     )
     engine = make_engine(settings)
     upgrade(engine)
@@ -377,6 +380,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--floor-messages", type=int, default=20_000)
+    parser.add_argument(
+        "--sync-commit-every",
+        type=int,
+        default=Settings().sync_commit_every,
+        help="NEWSLETTER_SYNC_COMMIT_EVERY for the workers (1: every outcome waits for the disk)",
+    )
     parser.add_argument("--pg-url", default=DEFAULT_PG, help="dropped and created for each size")
     parser.add_argument("--broker-url", default=DEFAULT_BROKER, help="flushed before each size")
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
@@ -412,6 +421,10 @@ def main() -> None:
     floor_rate = args.floor_messages / floor_seconds
     print()
     print(f"message size            {size:,} bytes (one real digest, all sections)")
+    print(
+        f"outcome commits         every {args.sync_commit_every} waits for the disk "
+        "(NEWSLETTER_SYNC_COMMIT_EVERY), the others return once committed in the server"
+    )
     print(
         f"floor                   {floor_rate:,.0f} msg/s (raw pipelined client, one "
         f"connection, {args.floor_messages:,} messages in {floor_seconds:.2f} s)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import quopri
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -13,7 +14,7 @@ import pytest
 
 from newsletter.compose.colors import BANDS, band_for, contrast
 from newsletter.compose.content import Branding, IssueContent, ReviewCard
-from newsletter.compose.message import MessageTemplate
+from newsletter.compose.message import MessageTemplate, _qp_piece
 from newsletter.compose.personalize import Placeholders, Recipient, personalize
 from newsletter.compose.render import render_variant, safe_url
 from newsletter.sections import mask_of
@@ -271,3 +272,30 @@ def test_pre_encoded_pieces_decode_to_exactly_the_personalized_parts() -> None:
 
     assert norm(html_part.get_content()) == norm(want_html)
     assert norm(text_part.get_content()) == norm(want_text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ".starts with a dot",
+        "a line\n.another\n..two dots\n.",
+        "x" * 75 + ".y" + "z" * 200,  # a soft break lands right before the dot
+        "." + "=" * 40,  # the escaped dot pushes a line of escapes past 76 octets
+        "." * 200,
+        "ok. no dot starts a line here",
+    ],
+)
+def test_no_encoded_line_starts_with_a_dot(text: str) -> None:
+    """A "." that starts a line is written "=2E", so SMTP never has to dot-stuff our
+    messages, and every line stays within 76 octets."""
+    encoded = _qp_piece(text)
+    lines = encoded.split(b"\r\n")
+    assert not any(line.startswith(b".") for line in lines)
+    assert max(len(line) for line in lines) <= 76
+    decoded = quopri.decodestring(encoded).decode("utf-8")
+    assert decoded.replace("\r\n", "\n") == text
+
+
+def test_a_real_digest_needs_no_dot_stuffing() -> None:
+    raw = _message()
+    assert not raw.startswith(b".") and b"\n." not in raw

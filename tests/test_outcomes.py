@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 from factories import issue_with, review
-from sqlalchemy import Engine, event, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
@@ -75,22 +74,36 @@ def test_every_mark_is_committed_before_the_next_message_leaves(
 
 
 @contextmanager
-def failing_marks(engine: Engine, after: int) -> Iterator[None]:
-    """Make the outcome UPDATE fail once ``after`` of them went through (a database that
-    goes away mid-batch)."""
-    seen = {"n": 0}
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("UPDATE deliveries SET") and "last_error" in statement:
-            seen["n"] += 1
-            if seen["n"] > after:
-                raise OperationalError(statement, None, Exception("server closed the connection"))
-
-    event.listen(engine, "before_cursor_execute", before)
+def failing_marks(engine: Engine, email: str) -> Iterator[None]:
+    """A database that refuses to mark ``email``'s delivery sent (a trigger raises), as a
+    server that goes away mid-batch would."""
+    with engine.begin() as conn:
+        who = conn.scalar(select(Subscriber.id).where(Subscriber.email == email))
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE FUNCTION fail_mark() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'simulated write failure'; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER fail_mark BEFORE UPDATE ON deliveries FOR EACH ROW "
+                f"WHEN (NEW.state = 'sent' AND NEW.subscriber_id = {who}) "
+                "EXECUTE FUNCTION fail_mark()"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER fail_mark BEFORE UPDATE OF state ON deliveries "
+                f"WHEN NEW.state = 'sent' AND NEW.subscriber_id = {who} "
+                "BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END"
+            )
     try:
         yield
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("DROP TRIGGER fail_mark ON deliveries")
+                conn.exec_driver_sql("DROP FUNCTION fail_mark()")
+            else:
+                conn.exec_driver_sql("DROP TRIGGER fail_mark")
 
 
 def test_a_failed_mark_stops_the_batch_before_another_message_goes(
@@ -99,7 +112,10 @@ def test_a_failed_mark_stops_the_batch_before_another_message_goes(
     issue_id = start(factory, settings)
     transport = MemoryTransport()
     sender = Sender(factory, settings, transport, worker_id="w")
-    with failing_marks(engine, after=2), pytest.raises(RecordError, match="cannot record"):
+    with (
+        failing_marks(engine, NOW_EMAILS[2]),
+        pytest.raises(RecordError, match="simulated write failure"),
+    ):
         sender.run_batch(issue_id)
     # messages 1 and 2 were marked; 3 went out but its mark failed, so 4 never left: the
     # one message without a mark is the duplicate a dead worker may cause, no more
@@ -134,30 +150,46 @@ def test_postgres_connections_go_back_with_synchronous_commit_on(
 
 
 def test_postgres_waits_for_the_disk_every_nth_commit_and_at_the_end(
-    engine: Engine, factory: sessionmaker[Session], settings: Settings
+    engine: Engine,
+    factory: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's")
     issue_id = start(factory, settings)
     statements: list[str] = []
 
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "synchronous_commit" in statement or "last_error" in statement:
-            statements.append("mark" if "last_error" in statement else statement)
+    class Spy:
+        """The real driver cursor, noting each statement the outcome log runs on it."""
 
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        sender = Sender(factory, settings.with_overrides(sync_commit_every=3), MemoryTransport())
-        sender.run_batch(issue_id)
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
+        def __init__(self, cursor: Any) -> None:
+            self.cursor = cursor
+
+        def execute(self, sql: str, params: Any = None) -> Any:
+            statements.append("mark" if "last_error" in sql else sql)
+            return self.cursor.execute(sql, params)
+
+        def close(self) -> None:
+            self.cursor.close()
+
+    enter = OutcomeLog.__enter__
+
+    def spying_enter(log: OutcomeLog) -> OutcomeLog:
+        enter(log)
+        log._cursor = Spy(log._cursor)
+        return log
+
+    monkeypatch.setattr(OutcomeLog, "__enter__", spying_enter)
+    sender = Sender(factory, settings.with_overrides(sync_commit_every=3), MemoryTransport())
+    sender.run_batch(issue_id)
     on, off = "SET synchronous_commit = on", "SET synchronous_commit = off"
     durable = [on, "mark", off]
     # 7 marks: the 3rd and the 6th wait for the disk, and the last one of the batch
     assert statements == [
-        off,
         "mark", "mark", *durable,
         "mark", "mark", *durable,
         *durable,
-        "RESET synchronous_commit",
     ]  # fmt: skip
+    with factory() as session:
+        assert session.scalar(text("SHOW synchronous_commit")) == "on"  # reset on return

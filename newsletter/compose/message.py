@@ -35,11 +35,35 @@ def _qp(text: str) -> bytes:
     return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def _escape_leading_dots(encoded: bytes) -> bytes:
+    """Write a "." that starts a line as "=2E" (RFC 2045 6.7 allows any octet encoded), so no
+    line of a message needs SMTP dot-stuffing (RFC 5321 4.5.2); the transport still checks,
+    but no longer has to copy the whole message. A line pushed over 76 octets is split with a
+    soft break, never inside an "=XX" escape."""
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    lines: list[bytes] = []
+    for line in encoded.split(b"\r\n"):
+        while line.startswith(b"."):
+            line = b"=2E" + line[1:]
+            if len(line) <= 76:
+                break
+            cut = 75
+            if line[cut - 1 : cut] == b"=":
+                cut -= 1
+            elif line[cut - 2 : cut - 1] == b"=":
+                cut -= 2
+            lines.append(line[:cut] + b"=")
+            line = line[cut:]
+        lines.append(line)
+    return b"\r\n".join(lines)
+
+
 def _qp_piece(text: str) -> bytes:
     """QP of a piece that the next piece continues on a new line: it ends in a soft break
-    unless it ends its own line. Lines stay within 76 octets, the soft break's "=" included
-    (RFC 2045 6.7 rule 5)."""
-    encoded = _qp(text)
+    unless it ends its own line, so every piece starts a line. Lines stay within 76 octets,
+    the soft break's "=" included (RFC 2045 6.7 rule 5), and none starts with a dot."""
+    encoded = _escape_leading_dots(_qp(text))
     if not encoded or encoded.endswith(b"\r\n"):
         return encoded
     head, sep, last = encoded.rpartition(b"\r\n")
