@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings, WeeklyAt
 from newsletter.db import transaction
+from newsletter.delivery.claim import claimable
 from newsletter.delivery.dispatch import Dispatcher
 from newsletter.delivery.fanout import send_issue
-from newsletter.delivery.sender import claimable
 from newsletter.errors import InputError, NewsletterError, WorkError
 from newsletter.ingest import Fetcher, fetch_policy, ingest_sources
 from newsletter.issues import build_issue, get_issue

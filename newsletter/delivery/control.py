@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.claim import claimable
 from newsletter.delivery.dispatch import Dispatcher
-from newsletter.delivery.sender import STATUS_CHECK_EVERY, claimable
+from newsletter.delivery.sender import STATUS_CHECK_EVERY
 from newsletter.errors import WorkError
 from newsletter.issues import get_issue
 from newsletter.models import Delivery, DeliveryState, IssueStatus

@@ -31,8 +31,8 @@ from newsletter.compose.content import Branding
 from newsletter.compose.render import render_variant
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.claim import claimable
 from newsletter.delivery.dispatch import Dispatcher
-from newsletter.delivery.sender import claimable
 from newsletter.errors import WorkError
 from newsletter.issues import get_issue, load_content
 from newsletter.models import (

@@ -1,9 +1,7 @@
 """Sending one batch: claim due rows, build each message from its variant, send, record.
 
 Exactly-once rests on three rules:
-1. A row is claimed atomically (``UPDATE ... WHERE state='queued'``; on PostgreSQL the inner
-   SELECT is ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint rows; on SQLite the
-   statement runs under ``BEGIN IMMEDIATE``, a single writer). The claim carries a lease.
+1. A row is claimed atomically, with a lease (:mod:`newsletter.delivery.claim`).
 2. The outcome of every message is committed before the next message's content leaves
    (:mod:`newsletter.delivery.outcomes`: one statement on a connection held for the batch,
    committed while the server reads the next envelope): a worker killed mid-batch can lose at
@@ -16,20 +14,19 @@ Exactly-once rests on three rules:
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Engine, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql import ColumnElement
 
 from newsletter.compose.links import recipient_values
 from newsletter.compose.message import MessageTemplate
 from newsletter.compose.render import RenderedVariant
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.claim import LEASE, Claim, ClaimedRow, claim_batch, claimed_rows
 from newsletter.delivery.outcomes import OutcomeLog, RecordError
 from newsletter.delivery.ratelimit import NoLimit, RateLimiter
 from newsletter.delivery.transport import (
@@ -46,36 +43,13 @@ from newsletter.models import (
     Issue,
     IssueStatus,
     IssueVariant,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
     utcnow,
 )
 from newsletter.subscribers.tokens import Signer, load_secret
 
 MAX_ATTEMPTS = 5
-LEASE = timedelta(minutes=10)
 STATUS_CHECK_EVERY = 1.0  # pause and cancel must reach every worker within 2 s
 PAUSE_AFTER_FAILURES = 25  # temporary failures in a row before an issue pauses itself
-
-
-def fresh() -> ColumnElement[bool]:
-    """Rows never tried: the bulk of every send, read in id order straight off the index."""
-    return and_(Delivery.state == DeliveryState.QUEUED, Delivery.next_at.is_(None))
-
-
-def overdue(now: datetime) -> ColumnElement[bool]:
-    """Rows that waited: a retry whose time came, or a claim whose lease ran out (the worker
-    died mid-batch; resending its message in flight is the one duplicate allowed)."""
-    return or_(
-        and_(Delivery.state == DeliveryState.QUEUED, Delivery.next_at <= now),
-        and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
-    )
-
-
-def claimable(now: datetime) -> ColumnElement[bool]:
-    """Rows a batch may take."""
-    return or_(fresh(), overdue(now))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -92,37 +66,6 @@ class BatchResult:
     unknown: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Row:
-    delivery_id: int
-    subscriber_id: int
-    mask: int
-    message_id: str
-    attempts: int
-    email: str
-    email_key: str
-    name: str | None
-    category_mask: int
-    eligible: bool
-
-
-@dataclass
-class _Claim:
-    """The rows one batch took: their ids and the token that marks them as this batch's."""
-
-    token: str
-    version: int  # the issue's version: cached message templates of older versions are stale
-    ids: list[int]
-
-    def mine(self) -> tuple[ColumnElement[bool], ...]:
-        """Rows of this batch that it still owns (by id: no index on the token is needed)."""
-        return (
-            Delivery.id.in_(self.ids),
-            Delivery.claimed_by == self.token,
-            Delivery.state == DeliveryState.SENDING,
-        )
 
 
 class Sender:
@@ -158,71 +101,6 @@ class Sender:
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
         self._failures = 0  # temporary failures in a row, across batches of this process
 
-    # -- claiming -------------------------------------------------------------------------
-    def _claim(self, session: Session, issue_id: int, now: datetime) -> _Claim | None:
-        issue = session.get(Issue, issue_id)
-        if issue is None or issue.status is not IssueStatus.SENDING:
-            return None
-        claim = _Claim(f"{self.worker_id}:{secrets.token_hex(4)}", issue.version, [])
-        limit = self.settings.batch_size
-        # Rows that waited go first, then fresh ones fill the batch. Two narrow queries, each
-        # an index range read in id order that stops at the limit (migration 0004); one query
-        # with the OR would sort every open row of the issue on every claim.
-        # Fresh rows are ordered by every column of ix_deliveries_queue: with issue_id, state
-        # and next_at (IS NULL) fixed that is id order, and PostgreSQL reads it off the index;
-        # "ORDER BY id" alone makes it sort every queued row first (IS NULL is no equality).
-        queue_order = (Delivery.issue_id, Delivery.state, Delivery.next_at, Delivery.id)
-        for condition, order in ((overdue(now), (Delivery.id,)), (fresh(), queue_order)):
-            due = (
-                select(Delivery.id)
-                .where(Delivery.issue_id == issue_id, condition)
-                .order_by(*order)
-                .limit(limit - len(claim.ids))
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            claim.ids.extend(session.scalars(due))
-            if len(claim.ids) >= limit:
-                break
-        if not claim.ids:
-            return claim
-        # Select, then update by id. As one UPDATE ... WHERE id IN (subquery), PostgreSQL may
-        # re-run the LIMITed SKIP LOCKED subquery per row (before ANALYZE it does) and one
-        # claim swallows the whole issue. The rows stay locked until this transaction ends.
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(claim.ids), claimable(now))
-            .values(
-                state=DeliveryState.SENDING,
-                claimed_by=claim.token,
-                lease_until=now + LEASE,
-                attempts=Delivery.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return claim
-
-    def _rows(self, session: Session, claim: _Claim) -> list[_Row]:
-        suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
-        result = session.execute(
-            select(
-                Delivery.id.label("delivery_id"),
-                Delivery.subscriber_id,
-                Delivery.variant_mask.label("mask"),
-                Delivery.message_id,
-                Delivery.attempts,
-                Subscriber.email,
-                Subscriber.email_key,
-                Subscriber.name,
-                Subscriber.category_mask,
-                ((Subscriber.status == SubscriberStatus.CONFIRMED) & ~suppressed).label("eligible"),
-            )
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(*claim.mine())
-            .order_by(Delivery.id)
-        )
-        return [_Row(**row._asdict()) for row in result]
-
     def _template(
         self, session: Session, issue_id: int, mask: int, version: int
     ) -> MessageTemplate:
@@ -251,10 +129,10 @@ class Sender:
         result = BatchResult()
         now = utcnow()
         with transaction(self.factory) as session:
-            claim = self._claim(session, issue_id, now)
+            claim = claim_batch(session, issue_id, now, self.worker_id, self.settings.batch_size)
             if claim is None:
                 return result
-            rows = self._rows(session, claim) if claim.ids else []
+            rows = claimed_rows(session, claim) if claim.ids else []
             templates = {
                 r.mask: self._template(session, issue_id, r.mask, claim.version) for r in rows
             }
@@ -270,8 +148,8 @@ class Sender:
     def _send_rows(
         self,
         issue_id: int,
-        claim: _Claim,
-        rows: list[_Row],
+        claim: Claim,
+        rows: list[ClaimedRow],
         templates: dict[int, MessageTemplate],
         log: OutcomeLog,
         result: BatchResult,
@@ -309,7 +187,7 @@ class Sender:
         with self.factory() as session:
             return session.scalar(select(Issue.status).where(Issue.id == issue_id))
 
-    def _stand_down(self, claim: _Claim, status: IssueStatus | None) -> None:
+    def _stand_down(self, claim: Claim, status: IssueStatus | None) -> None:
         """Hand this batch's unsent rows back: to the queue on a pause (their claim did not
         count as an attempt), to ``cancelled`` on a cancel."""
         with transaction(self.factory) as session:
@@ -347,7 +225,7 @@ class Sender:
     def _send_one(
         self,
         issue_id: int,
-        row: _Row,
+        row: ClaimedRow,
         template: MessageTemplate,
         log: OutcomeLog,
         result: BatchResult,
@@ -413,7 +291,7 @@ class Sender:
             log.stage(row.delivery_id, DeliveryState.SENT, None, utcnow())
             result.sent += 1
 
-    def _renew(self, claim: _Claim) -> set[int]:
+    def _renew(self, claim: Claim) -> set[int]:
         with transaction(self.factory) as session:
             mine = claim.mine()
             session.execute(
@@ -424,7 +302,9 @@ class Sender:
             )
             return set(session.scalars(select(Delivery.id).where(*mine)))
 
-    def _retry_or_fail(self, row: _Row, log: OutcomeLog, reason: str, result: BatchResult) -> None:
+    def _retry_or_fail(
+        self, row: ClaimedRow, log: OutcomeLog, reason: str, result: BatchResult
+    ) -> None:
         result.errors.append(f"{row.email}: {reason}")
         now = utcnow()
         if row.attempts >= MAX_ATTEMPTS:
