@@ -231,6 +231,9 @@ class Subscriber(Base):
     consent_source: Mapped[str | None] = mapped_column(String(64))
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # When the latest confirmation was asked for: throttles re-sends, and a confirm link is
+    # bound to it, so a newer request voids the older links.
+    confirm_sent_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_subscribers_status_category_mask", "status", "category_mask"),)
 

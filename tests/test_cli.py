@@ -59,21 +59,6 @@ def test_every_verb_has_help(verb: list[str], capsys: pytest.CaptureFixture[str]
     assert "Usage: newsletter" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["serve"],
-    ],
-)
-def test_later_verbs_say_not_implemented_yet(
-    args: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(args) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert "not implemented yet" in err
-
-
 def test_bad_usage_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["issue", "preview", "not-a-number"]) == 2
     assert main(["ingest", "x.csv", "--format", "yaml"]) == 2

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from newsletter.cli._app import cli, later, parse_now, runtime
+from newsletter.cli._app import cli, parse_now, runtime
 from newsletter.errors import InputError
 
 
@@ -342,6 +342,16 @@ def tick(ctx: click.Context, now_text: str | None) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
-@later("serve")
-def serve(host: str, port: int) -> None:
-    """The web app: subscriber pages, click redirects, editor and operator pages."""
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """The web app: sign-up, confirm, unsubscribe and preferences pages.
+
+    One process (Werkzeug's server, threaded); in production run it behind a WSGI server,
+    e.g. gunicorn 'newsletter.web:create_app()'.
+    """
+    from newsletter.web import create_app
+
+    rt = runtime(ctx)
+    app = create_app(rt.settings, factory=rt.factory)
+    click.echo(f"serving on http://{host}:{port}/subscribe (Ctrl+C stops)")
+    app.run(host=host, port=port, threaded=True, load_dotenv=False)

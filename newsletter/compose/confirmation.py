@@ -1,0 +1,48 @@
+"""The double opt-in message: one transactional mail, built with the standard ``email``
+package (one message per sign-up: its speed does not matter, its correctness does)."""
+
+from __future__ import annotations
+
+import html
+import secrets
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+from newsletter.config import Settings
+
+
+def confirmation_message(
+    settings: Settings, email: str, name: str | None, link: str, now: datetime
+) -> tuple[str, bytes]:
+    """(Message-ID, bytes ready for SMTP DATA) asking ``email`` to confirm with ``link``."""
+    site = settings.site_name
+    message_id = f"<confirm.{secrets.token_hex(12)}@{settings.mail_domain}>"
+    greeting = f"Hi {name.split(' ')[0]}," if name else "Hi,"
+    text = (
+        f"{greeting}\n\n"
+        f"Someone, hopefully you, asked to get {site} at this address.\n"
+        f"To start getting it, confirm within 7 days:\n\n{link}\n\n"
+        "If it was not you, ignore this message: nothing will be sent to you.\n\n"
+        f"-- \n{site}\n{settings.postal_address}\n"
+    )
+    body = (
+        f"<p>{html.escape(greeting)}</p>"
+        f"<p>Someone, hopefully you, asked to get {html.escape(site)} at this address.</p>"
+        f'<p><a href="{html.escape(link)}" style="display:inline-block;padding:10px 18px;'
+        f"background:{settings.accent_color};color:#ffffff;text-decoration:none;"
+        'border-radius:4px">Confirm my subscription</a></p>'
+        "<p>If it was not you, ignore this message: nothing will be sent to you.</p>"
+        f'<p style="color:#666666;font-size:12px">{html.escape(settings.postal_address)}</p>'
+    )
+    message = EmailMessage(policy=SMTP)
+    message["From"] = settings.from_address
+    message["To"] = formataddr((name or "", email))
+    message["Subject"] = f"Confirm your subscription to {site}"
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    message.set_content(text)
+    message.add_alternative(f"<!DOCTYPE html><html><body>{body}</body></html>", subtype="html")
+    return message_id, message.as_bytes()

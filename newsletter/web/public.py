@@ -1,0 +1,196 @@
+"""Public subscriber pages: sign-up, confirm, unsubscribe (RFC 8058 one-click), preferences.
+
+A GET never changes anything: mail scanners and link previewers fetch every link in a message,
+so confirm and unsubscribe links show a page with a button, and only the POST acts. The
+one-click POST a mail client sends to the ``List-Unsubscribe`` URL (RFC 8058: body
+``List-Unsubscribe=One-Click``, no cookies, no redirects followed) unsubscribes at once and
+answers 200. A forged, altered, expired or superseded token changes nothing and gets a page that
+says so, with status 400.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, render_template, request
+from werkzeug.wrappers import Response
+
+from newsletter.compose.confirmation import confirmation_message
+from newsletter.db import transaction
+from newsletter.delivery.transport import DeliveryError, Envelope
+from newsletter.errors import InputError
+from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.sections import SECTIONS, parse_picks, sections_of
+from newsletter.subscribers import consent
+from newsletter.subscribers.tokens import BadToken
+from newsletter.web import WebContext
+
+public = Blueprint("public", __name__)
+log = logging.getLogger(__name__)
+
+
+def ctx() -> WebContext:
+    context: WebContext = current_app.extensions["newsletter"]
+    return context
+
+
+def page(title: str, message: str, status: int = 200) -> tuple[str, int]:
+    return render_template("message.html.j2", title=title, message=message), status
+
+
+def bad_link(exc: BadToken) -> tuple[str, int]:
+    return page("This link does not work", f"{exc}. Nothing was changed.", 400)
+
+
+def picks_from_form() -> list[str]:
+    chosen = request.form.getlist("categories")
+    return parse_picks(",".join(chosen)) if chosen else []
+
+
+# -- sign-up and confirmation -----------------------------------------------------------------
+@public.get("/subscribe")
+def subscribe_form() -> str:
+    return render_template("subscribe.html.j2", sections=SECTIONS, error=None, form={})
+
+
+@public.post("/subscribe")
+def subscribe() -> tuple[str, int]:
+    c = ctx()
+    now = utcnow()
+    try:
+        picks = picks_from_form()
+        with transaction(c.factory) as session:
+            result = consent.subscribe(
+                session, request.form.get("email", ""), request.form.get("name"), picks, now
+            )
+            link = ""
+            if result.send_confirmation and result.subscriber_id is not None:
+                subscriber = session.get(Subscriber, result.subscriber_id)
+                assert subscriber is not None
+                token = consent.confirm_token(c.signer, subscriber)
+                link = f"{c.settings.base_url}/confirm/{token}"
+    except (InputError, ValueError) as exc:
+        form = request.form.to_dict()
+        html = render_template("subscribe.html.j2", sections=SECTIONS, error=str(exc), form=form)
+        return html, 400
+    if link:  # after the commit: never a confirmation for a sign-up that was not stored
+        send_confirmation(result.subscriber_id, result.email, request.form.get("name"), link)
+    # The same answer whatever the outcome, so the form reveals nothing about an address.
+    return page(
+        "Check your inbox",
+        f"If {result.email} can get {c.settings.site_name}, a message to confirm it is on its "
+        "way. The subscription starts when you confirm.",
+    )
+
+
+def send_confirmation(subscriber_id: int | None, email: str, name: str | None, link: str) -> None:
+    c = ctx()
+    message_id, message = confirmation_message(c.settings, email, name, link, utcnow())
+    try:
+        c.transport.send(Envelope(c.settings.sender_email, email, message_id), message)
+    except DeliveryError as exc:
+        log.warning("confirmation to %s not sent: %s", email, exc.reason)
+        # Let the next sign-up try again at once instead of after the hourly throttle.
+        with transaction(c.factory) as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is not None:
+                subscriber.confirm_sent_at = None
+
+
+@public.get("/confirm/<token>")
+def confirm_form(token: str) -> tuple[str, int]:
+    c = ctx()
+    try:
+        c.signer.verify(token, "confirm", utcnow())
+    except BadToken as exc:
+        return bad_link(exc)
+    return render_template(
+        "button.html.j2",
+        title=f"Confirm your subscription to {c.settings.site_name}",
+        text="One click and the weekly digest starts with the next issue.",
+        button="Confirm my subscription",
+    ), 200
+
+
+@public.post("/confirm/<token>")
+def confirm(token: str) -> tuple[str, int]:
+    c = ctx()
+    try:
+        with transaction(c.factory) as session:
+            outcome = consent.confirm(session, c.signer, token, utcnow())
+    except BadToken as exc:
+        return bad_link(exc)
+    if outcome is consent.Confirmation.ALREADY:
+        return page("Already confirmed", "This address is subscribed already.")
+    return page("You are subscribed", f"{c.settings.site_name} arrives with the next issue.")
+
+
+# -- unsubscribe ---------------------------------------------------------------------------------
+@public.get("/u/<token>")
+def unsubscribe_form(token: str) -> tuple[str, int]:
+    c = ctx()
+    try:
+        with c.factory() as session:
+            subscriber = consent.subscriber_for(session, c.signer, token, "unsubscribe")
+            email = subscriber.email
+    except BadToken as exc:
+        return bad_link(exc)
+    return render_template(
+        "button.html.j2",
+        title=f"Unsubscribe {email}?",
+        text=f"You will get no more {c.settings.site_name} mail at this address.",
+        button="Unsubscribe",
+    ), 200
+
+
+@public.post("/u/<token>")
+def unsubscribe(token: str) -> Response | tuple[str, int]:
+    c = ctx()
+    # RFC 8058 3.2: the mail client's POST carries "List-Unsubscribe=One-Click"; the page's
+    # own button posts an empty form. Both act at once, with no redirect and no cookie.
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    try:
+        with transaction(c.factory) as session:
+            subscriber = consent.subscriber_for(session, c.signer, token, "unsubscribe")
+            consent.unsubscribe(
+                session,
+                subscriber,
+                utcnow(),
+                how="one-click" if one_click else "page",
+                issue_id=request.args.get("i", type=int),
+            )
+            email = subscriber.email
+    except BadToken as exc:
+        return bad_link(exc)
+    return page("You are unsubscribed", f"{email} will get no more {c.settings.site_name} mail.")
+
+
+# -- preferences ---------------------------------------------------------------------------------
+@public.route("/p/<token>", methods=["GET", "POST"])
+def preferences(token: str) -> tuple[str, int]:
+    c = ctx()
+    error = None
+    saved = False
+    try:
+        with transaction(c.factory) as session:
+            subscriber = consent.subscriber_for(session, c.signer, token, "preferences")
+            if request.method == "POST":
+                try:
+                    consent.update_preferences(
+                        session, subscriber, request.form.get("name"), picks_from_form()
+                    )
+                    saved = True
+                except ValueError as exc:
+                    error = str(exc)
+            view = {
+                "email": subscriber.email,
+                "name": subscriber.name or "",
+                "picks": set(sections_of(subscriber.category_mask)),
+                "active": subscriber.status is SubscriberStatus.CONFIRMED,
+            }
+    except BadToken as exc:
+        return bad_link(exc)
+    html = render_template(
+        "preferences.html.j2", sections=SECTIONS, saved=saved, error=error, **view
+    )
+    return html, 400 if error else 200

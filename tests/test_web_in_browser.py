@@ -1,0 +1,121 @@
+"""``newsletter serve`` as a real process, driven by Debian's Chromium: sign up, get the
+confirmation from a real SMTP server (aiosmtpd), confirm, then unsubscribe with the button.
+Screenshots of each page land in ``.test-artifacts/``."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from email import policy
+from typing import Any
+
+import pytest
+from conftest import Recorder, free_port
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+from test_email_in_browser import ARTIFACTS, browser  # noqa: F401  (the module's fixture)
+
+from newsletter.config import Settings
+from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.subscribers.tokens import Signer
+
+
+@pytest.fixture
+def served(
+    settings: Settings, engine: Engine, smtp_server: tuple[Recorder, int]
+) -> Iterator[tuple[str, Recorder]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(
+        NEWSLETTER_DATABASE_URL=settings.database_url,
+        NEWSLETTER_DATA_DIR=str(settings.data_dir),
+        NEWSLETTER_SECRET_KEY=settings.secret_key or "",
+        NEWSLETTER_BASE_URL=base,
+        NEWSLETTER_SMTP_URL=f"smtp://127.0.0.1:{smtp_server[1]}",
+    )
+    command = [sys.executable, "-m", "newsletter", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/subscribe", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"serve exited: {process.stdout.read() if process.stdout else ''}")
+                time.sleep(0.1)
+        yield base, smtp_server[0]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def status_of(factory: sessionmaker[Session], address: str) -> SubscriberStatus:
+    with factory() as session:
+        row = session.scalar(select(Subscriber).where(Subscriber.email_key == address))
+        assert row is not None
+        return row.status
+
+
+def test_sign_up_confirm_and_unsubscribe_in_a_browser(
+    served: tuple[str, Recorder],
+    browser: Any,  # noqa: F811
+    factory: sessionmaker[Session],
+    settings: Settings,
+) -> None:
+    base, smtp = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 420, "height": 900})
+    page.goto(f"{base}/subscribe")
+    page.get_by_label("Email address").fill("zoe@example.com")
+    page.get_by_label("First name").fill("Zoë")
+    page.get_by_label("Anime").check()
+    page.screenshot(path=str(ARTIFACTS / "web-subscribe.png"), full_page=True)
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_load_state()
+    assert "Check your inbox" in page.content()
+    for _ in range(50):
+        if smtp.messages:
+            break
+        time.sleep(0.1)
+    (_, rcpts, raw), *_ = smtp.messages
+    assert rcpts == ["zoe@example.com"]
+    text = email.message_from_bytes(raw, policy=policy.default).get_body(("plain",))
+    assert text is not None
+    link = re.search(rf"{re.escape(base)}/confirm/\S+", text.get_content())
+    assert link is not None
+    assert status_of(factory, "zoe@example.com") is SubscriberStatus.PENDING
+
+    page.goto(link.group(0))
+    assert status_of(factory, "zoe@example.com") is SubscriberStatus.PENDING  # GET: nothing
+    page.screenshot(path=str(ARTIFACTS / "web-confirm.png"), full_page=True)
+    page.get_by_role("button", name="Confirm my subscription").click()
+    page.wait_for_load_state()
+    assert "You are subscribed" in page.content()
+    assert status_of(factory, "zoe@example.com") is SubscriberStatus.CONFIRMED
+
+    with factory() as session:
+        zoe = session.scalar(select(Subscriber).where(Subscriber.email_key == "zoe@example.com"))
+        assert zoe is not None
+        token = Signer((settings.secret_key or "").encode()).make("unsubscribe", str(zoe.id))
+    page.goto(f"{base}/u/{token}")
+    page.screenshot(path=str(ARTIFACTS / "web-unsubscribe.png"), full_page=True)
+    assert status_of(factory, "zoe@example.com") is SubscriberStatus.CONFIRMED
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.wait_for_load_state()
+    assert "You are unsubscribed" in page.content()
+    assert status_of(factory, "zoe@example.com") is SubscriberStatus.UNSUBSCRIBED
+    # the phone-width pages fit without sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    page.close()
