@@ -24,6 +24,7 @@ VERBS = [
     ["subscribers", "import"],
     ["subscribers", "add"],
     ["subscribers", "export"],
+    ["subscribers", "forget"],
     ["issue", "build"],
     ["issue", "preview"],
     ["issue", "edit"],
@@ -384,3 +385,22 @@ def test_send_through_an_unreachable_smtp_server_schedules_retries(
     )
     status = run(["issue", "status", issue_id], tmp_path, **env)
     assert "queued     1" in status.stdout
+
+
+def test_subscribers_forget(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    assert (
+        run(["subscribers", "add", "Pat@Example.com", "--confirmed"], tmp_path, **env).returncode
+        == 0
+    )
+    gone = run(["subscribers", "forget", "pat@example.COM"], tmp_path, **env)
+    assert gone.returncode == 0, gone.stderr
+    assert (
+        gone.stdout.strip() == "pat@example.com: data erased; suppressed by hash only from now on"
+    )
+    exported = run(["subscribers", "export"], tmp_path, **env)
+    assert "pat@example.com" not in exported.stdout.lower()
+    again = run(["subscribers", "add", "pat@example.com"], tmp_path, **env)
+    assert again.stdout.strip() == "pat@example.com: suppressed, not added"
+    bad = run(["subscribers", "forget", "nope"], tmp_path, **env)
+    assert bad.returncode == 2 and "invalid email" in bad.stderr

@@ -14,7 +14,7 @@ from newsletter.errors import InputError
 
 @cli.group()
 def subscribers() -> None:
-    """Subscribers: import, add, export."""
+    """Subscribers: import, add, export, forget."""
 
 
 @subscribers.command("import")
@@ -94,6 +94,26 @@ def subscribers_add(
         else "unchanged"
     )
     click.echo(f"{row.email}: {verb}")
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@click.pass_context
+def subscribers_forget(ctx: click.Context, email: str) -> None:
+    """Erase a person's data; keep only a hashed suppression entry so they are never re-added."""
+    from newsletter.db import transaction
+    from newsletter.models import utcnow
+    from newsletter.subscribers.parse import InvalidEmail, normalize_email
+    from newsletter.subscribers.suppression import forget
+
+    try:
+        key = normalize_email(email)
+    except InvalidEmail as exc:
+        raise InputError(str(exc)) from exc
+    with transaction(runtime(ctx).factory) as session:
+        found = forget(session, key, utcnow())
+    what = "data erased" if found else "nothing was stored"
+    click.echo(f"{key}: {what}; suppressed by hash only from now on")
 
 
 @subscribers.command("export")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from newsletter.models import Suppression, SuppressionReason
+from newsletter.models import Subscriber, Suppression, SuppressionReason
 from newsletter.subscribers.parse import email_hash
 
 
@@ -23,3 +23,30 @@ def suppress(
             )
         )
         session.flush()
+
+
+def forget(session: Session, email_key: str, now: datetime) -> bool:
+    """Erase what we hold about a person (GDPR art. 17): their subscriber row goes, and with it
+    their delivery rows (ON DELETE CASCADE) and the link from their events (SET NULL). What
+    stays is one suppression entry holding only the address's SHA-256, so no import can add
+    them back; a suppression that was already there keeps its reason but loses the address
+    and its note. Returns whether anything about them was found."""
+    digest = email_hash(email_key)
+    found = False
+    entry = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+    if entry is None:
+        session.add(
+            Suppression(
+                email_key=None,
+                email_hash=digest,
+                reason=SuppressionReason.FORGOTTEN,
+                created_at=now,
+            )
+        )
+    else:
+        found = True
+        entry.email_key = None
+        entry.note = None
+    deleted = session.execute(delete(Subscriber).where(Subscriber.email_key == email_key))
+    session.flush()
+    return found or bool(getattr(deleted, "rowcount", 0))
