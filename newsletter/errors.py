@@ -36,10 +36,3 @@ class ConfigError(InputError):
 
 class NotFound(InputError):
     """The caller named something (an issue id, an email) that does not exist."""
-
-
-class NotImplementedYet(WorkError):
-    """A public verb whose capability lands in a later issue."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what}: not implemented yet")

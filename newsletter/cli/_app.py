@@ -7,11 +7,9 @@ on stderr. Commands are thin: they parse options, open the database and call the
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property, wraps
-from typing import Any, TypeVar
+from functools import cached_property
 
 import click
 from sqlalchemy import Engine
@@ -19,9 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter import __version__
 from newsletter.config import Settings
-from newsletter.errors import InputError, NewsletterError, NotImplementedYet
-
-F = TypeVar("F", bound=Callable[..., Any])
+from newsletter.errors import InputError, NewsletterError
 
 
 @dataclass
@@ -66,19 +62,6 @@ def runtime(ctx: click.Context) -> Runtime:
     if obj is None:  # pragma: no cover - main() always sets it
         raise click.UsageError("no settings")
     return obj
-
-
-def later(what: str) -> Callable[[F], F]:
-    """Mark a verb whose capability lands in a later issue: it exits 1, saying so."""
-
-    def decorate(func: F) -> F:
-        @wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedYet(what)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
