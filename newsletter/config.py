@@ -83,6 +83,14 @@ class Settings:
     weekly_grace_hours: float = 12.0
     fetch_timeout: float = 20.0
     fetch_max_bytes: int = 20 * 1024 * 1024
+    bounce_address: str | None = None
+    bounce_imap_url: str | None = None
+    soft_bounce_limit: int = 3
+    soft_bounce_days: float = 30.0
+    track_clicks: bool = True
+    track_opens: bool = False
+    dkim_selector: str | None = None
+    dkim_private_key: Path | None = None
 
     # -- derived values -------------------------------------------------------------------
     @property
@@ -101,6 +109,23 @@ class Settings:
     @property
     def unsubscribe_mailto(self) -> str:
         return f"unsubscribe@{self.mail_domain}"
+
+    @property
+    def verp(self) -> tuple[str, str] | None:
+        """NEWSLETTER_BOUNCE_ADDRESS split for VERP: ``bounces@d`` -> ("bounces", "d")."""
+        if not self.bounce_address:
+            return None
+        local, _, domain = parseaddr(self.bounce_address)[1].rpartition("@")
+        return local, domain
+
+    def envelope_from(self, issue_id: int, subscriber_id: int) -> str:
+        """The SMTP MAIL FROM of one message: with a bounce address, a VERP address naming
+        the delivery (``bounces+7-42@d``), so a bounce identifies it even when the remote
+        MTA quotes nothing of the original; without one, the From address."""
+        verp = self.verp
+        if verp is None:
+            return self.sender_email
+        return f"{verp[0]}+{issue_id}-{subscriber_id}@{verp[1]}"
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -287,6 +312,36 @@ def _positive_int(variable: str, value: str) -> int:
     return int(value)
 
 
+def _bool(variable: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(variable, f"expected true or false, got {value!r}")
+
+
+def _address(variable: str, value: str) -> str:
+    address = _from(variable, value)
+    if "+" in parseaddr(address)[1].partition("@")[0]:
+        # VERP appends "+issue-subscriber" to the local part (see Settings.envelope_from)
+        raise ConfigError(variable, f"the local part cannot contain '+', got {value!r}")
+    return parseaddr(address)[1]
+
+
+def _imap_url(variable: str, value: str) -> str:
+    parts = _split(variable, value)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+        raise ConfigError(variable, f"expected imaps://user:password@host/MAILBOX, got {value!r}")
+    return value
+
+
+def _selector(variable: str, value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9-]+)*", value):
+        raise ConfigError(variable, f"expected a DNS label such as 'news2026', got {value!r}")
+    return value
+
+
 def _colour(variable: str, value: str) -> str:
     if not re.fullmatch(r"#[0-9A-Fa-f]{6}", value):
         raise ConfigError(variable, f"expected a colour like #c2255c, got {value!r}")
@@ -320,4 +375,12 @@ _PARSERS: dict[str, Any] = {
     "weekly_grace_hours": _positive_float,
     "fetch_timeout": _positive_float,
     "fetch_max_bytes": _positive_int,
+    "bounce_address": _address,
+    "bounce_imap_url": _imap_url,
+    "soft_bounce_limit": _positive_int,
+    "soft_bounce_days": _positive_float,
+    "track_clicks": _bool,
+    "track_opens": _bool,
+    "dkim_selector": _selector,
+    "dkim_private_key": lambda _v, value: Path(value),
 }

@@ -384,3 +384,64 @@ class Suppression(Base):
     )
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BounceReport(Base):
+    """A bounce or complaint message already processed, keyed by the SHA-256 of its bytes:
+    reading the same mailbox twice changes nothing (``newsletter bounces process``)."""
+
+    __tablename__ = "bounce_reports"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # hard, soft, delayed, complaint...
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was not applied, if it was not
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IssueLink(Base):
+    """A link of an issue that goes through the click redirect (``/c/<link>/<recipient>``).
+
+    The URL lives here, not in the token: the redirect can only ever lead to a URL the issue
+    itself contains (no open redirect), and the token stays short.
+    """
+
+    __tablename__ = "issue_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(URL_LENGTH))
+    # Set when the URL is a stored review's: its first click per recipient counts for trending.
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("issue_id", "url"),)
+
+
+class LinkClick(Base):
+    """The first click of one recipient (delivery) on one link; later clicks add nothing."""
+
+    __tablename__ = "link_clicks"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("issue_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_link_clicks_link_id", "link_id"),)
+
+
+class DeliveryOpen(Base):
+    """The first time a recipient's mail client loaded the open pixel (off by default)."""
+
+    __tablename__ = "delivery_opens"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -74,6 +74,14 @@ def test_every_documented_variable_is_read() -> None:
         ("NEWSLETTER_BATCH_SIZE", "0", "at least 1"),
         ("NEWSLETTER_FROM", "nobody", "expected 'Name <user@domain>'"),
         ("NEWSLETTER_ACCENT_COLOR", "red", "expected a colour"),
+        ("NEWSLETTER_BOUNCE_ADDRESS", "bounces", "expected 'Name <user@domain>'"),
+        ("NEWSLETTER_BOUNCE_ADDRESS", "bounces+x@example.com", "cannot contain '+'"),
+        ("NEWSLETTER_BOUNCE_IMAP_URL", "pop3://mail.example.com", "expected imaps://"),
+        ("NEWSLETTER_SOFT_BOUNCE_LIMIT", "0", "at least 1"),
+        ("NEWSLETTER_SOFT_BOUNCE_DAYS", "a month", "expected a number"),
+        ("NEWSLETTER_TRACK_CLICKS", "maybe", "expected true or false"),
+        ("NEWSLETTER_TRACK_OPENS", "2", "expected true or false"),
+        ("NEWSLETTER_DKIM_SELECTOR", "bad selector!", "expected a DNS label"),
     ],
 )
 def test_bad_values_name_the_variable_and_reason(variable: str, value: str, reason: str) -> None:
@@ -144,3 +152,19 @@ def test_unreadable_dotenv_is_named(tmp_path: Path) -> None:
     dotenv.write_bytes(b"NEWSLETTER_SITE_NAME=\xff\xfe\n")
     with pytest.raises(ConfigError, match="cannot read it as UTF-8"):
         Settings.from_env({}, dotenv)
+
+
+def test_bounce_address_gives_a_verp_return_path_per_message() -> None:
+    plain = Settings.from_mapping({"NEWSLETTER_FROM": "News <news@example.com>"})
+    assert plain.envelope_from(7, 42) == "news@example.com"
+    verp = Settings.from_mapping({"NEWSLETTER_BOUNCE_ADDRESS": "Bounces <bounces@mx.example.com>"})
+    assert verp.bounce_address == "bounces@mx.example.com"
+    assert verp.envelope_from(7, 42) == "bounces+7-42@mx.example.com"
+
+
+def test_tracking_switches() -> None:
+    assert (Settings().track_clicks, Settings().track_opens) == (True, False)
+    flipped = Settings.from_mapping(
+        {"NEWSLETTER_TRACK_CLICKS": "off", "NEWSLETTER_TRACK_OPENS": "yes"}
+    )
+    assert (flipped.track_clicks, flipped.track_opens) == (False, True)
