@@ -37,6 +37,8 @@ VERBS = [
     ["weekly"],
     ["tick"],
     ["serve"],
+    ["bounces"],
+    ["bounces", "process"],
 ]
 
 

@@ -6,8 +6,8 @@ adds one family of verbs.
 
 from __future__ import annotations
 
-from newsletter.cli import _data, _issues, _subscribers
+from newsletter.cli import _bounces, _data, _issues, _subscribers
 from newsletter.cli._app import cli, main
 
 __all__ = ["cli", "main"]
-del _data, _issues, _subscribers
+del _bounces, _data, _issues, _subscribers

@@ -97,6 +97,8 @@ class Sender:
         self.signer = Signer(load_secret(settings))
         # parsed once per process: each parseaddr costs ~60 µs, a tenth of a message's work
         self.mail_from = settings.sender_email
+        # With NEWSLETTER_BOUNCE_ADDRESS: a VERP return path per message (Settings.envelope_from)
+        self.verp = settings.verp
         self.unsubscribe_mailto = settings.unsubscribe_mailto
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
         self._failures = 0  # temporary failures in a row, across batches of this process
@@ -264,8 +266,13 @@ class Sender:
         try:
             # The previous message's outcome is committed through ``ready``, while the mail
             # server reads this one's envelope (see newsletter.delivery.outcomes).
+            mail_from = (
+                f"{self.verp[0]}+{issue_id}-{row.subscriber_id}@{self.verp[1]}"
+                if self.verp
+                else self.mail_from
+            )
             self.transport.send(
-                Envelope(self.mail_from, row.email, row.message_id), message, ready=log.flush
+                Envelope(mail_from, row.email, row.message_id), message, ready=log.flush
             )
         except RecordError:
             raise  # the database failed, not the transport: stop the batch

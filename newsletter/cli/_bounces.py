@@ -1,0 +1,47 @@
+"""``newsletter bounces process SOURCE``: read bounce and complaint reports and apply them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newsletter.cli._app import cli, runtime
+
+
+@cli.group()
+def bounces() -> None:
+    """Bounces and complaints: process a mailbox of reports."""
+
+
+@bounces.command("process")
+@click.argument("source")
+@click.option(
+    "--aside",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for reports that were not applied (default: DATA_DIR/bounces/aside).",
+)
+@click.pass_context
+def bounces_process(ctx: click.Context, source: str, aside: Path | None) -> None:
+    """Apply the bounces (RFC 3464) and complaints (RFC 5965) in SOURCE.
+
+    SOURCE is a maildir folder, an mbox file, an imap(s):// URL, or "imap" for
+    NEWSLETTER_BOUNCE_IMAP_URL. Each report is applied once, however often it is read.
+    """
+    from newsletter.models import utcnow
+    from newsletter.subscribers.bounces import BouncePolicy, process_mailbox
+    from newsletter.subscribers.mailboxes import open_mailbox
+
+    rt = runtime(ctx)
+    box = open_mailbox(source, rt.settings.bounce_imap_url)
+    folder = aside or rt.settings.data_dir / "bounces" / "aside"
+    try:
+        run = process_mailbox(
+            rt.factory, box, BouncePolicy.from_settings(rt.settings), folder, utcnow()
+        )
+    finally:
+        box.close()
+    click.echo(f"{box.name}: {run.summary()}")
+    if run.aside:
+        click.echo(f"  {len(run.aside)} not applied, kept in {folder}")

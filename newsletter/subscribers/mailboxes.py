@@ -1,0 +1,144 @@
+"""Where bounce and complaint reports are read from: a maildir, an mbox, an IMAP mailbox.
+
+:func:`open_mailbox` turns the ``SOURCE`` of ``newsletter bounces process`` into a
+:class:`Mailbox`: an iterator of ``(key, raw bytes)`` plus :meth:`Mailbox.done`, called after
+a message's outcome is committed. Local mailboxes are only read: the ``bounce_reports`` table
+already makes a second run a no-op, and an operator's files are not ours to rewrite. On IMAP,
+:meth:`done` sets ``\\Seen`` and only unseen messages are fetched, as a mail client would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import mailbox
+import os
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from newsletter.errors import ConfigError, InputError, WorkError
+
+
+class Mailbox(Protocol):
+    name: str
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]: ...
+
+    def done(self, key: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalMailbox:
+    """A maildir folder (``cur``/``new``/``tmp``) or an mbox file, read-only."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._box: mailbox.Mailbox[mailbox.Message]
+        if path.is_dir():
+            if not ((path / "cur").is_dir() and (path / "new").is_dir()):
+                raise InputError(f"{path}: not a maildir (no cur/ and new/ folders in it)")
+            self._box = mailbox.Maildir(path, factory=None, create=False)
+        elif path.is_file():
+            with path.open("rb") as handle:
+                first = handle.read(5)
+            if first and first != b"From ":
+                raise InputError(f"{path}: not an mbox file (it does not start with 'From ')")
+            self._box = mailbox.mbox(path, factory=None, create=False)
+        else:
+            raise InputError(f"{path}: no such maildir folder or mbox file")
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        try:
+            keys = sorted(self._box.keys(), key=str)
+            for key in keys:
+                yield str(key), self._box.get_bytes(key)
+        except OSError as exc:
+            raise InputError(f"{self.name}: cannot read it: {exc.strerror or exc}") from exc
+
+    def done(self, key: str) -> None:
+        """Nothing: a local mailbox is left as it was."""
+
+    def close(self) -> None:
+        self._box.close()
+
+
+class ImapMailbox:
+    """The unseen messages of one IMAP mailbox (``imaps://user:password@host/Bounces``)."""
+
+    def __init__(self, url: str, variable: str = "NEWSLETTER_BOUNCE_IMAP_URL") -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+            raise ConfigError(variable, f"expected imaps://user:password@host/MAILBOX, got {url!r}")
+        self.name = f"{parts.scheme}://{parts.hostname}{parts.path or '/INBOX'}"
+        folder = unquote(parts.path.lstrip("/")) or "INBOX"
+        try:
+            if parts.scheme == "imaps":
+                self._imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    parts.hostname, parts.port or 993, ssl_context=ssl.create_default_context()
+                )
+            else:
+                self._imap = imaplib.IMAP4(parts.hostname, parts.port or 143)
+                if "STARTTLS" in self._imap.capabilities:
+                    self._imap.starttls(ssl.create_default_context())
+            if parts.username:
+                self._imap.login(unquote(parts.username), unquote(parts.password or ""))
+            kind, _ = self._imap.select(_quote(folder))
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise WorkError(f"{self.name}: {exc}") from exc
+        if kind != "OK":
+            raise InputError(f"{self.name}: no such IMAP mailbox")
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        try:
+            kind, data = self._imap.uid("SEARCH", "UNSEEN")
+            uids = data[0].split() if kind == "OK" and data and data[0] else []
+            for uid in uids:
+                # BODY.PEEK does not set \Seen: only done() does, after the commit
+                kind, parts = self._imap.uid("FETCH", uid, "(BODY.PEEK[])")
+                body = next((p[1] for p in parts if isinstance(p, tuple)), None)
+                if kind == "OK" and isinstance(body, bytes):
+                    yield uid.decode(), body
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise WorkError(f"{self.name}: {exc}") from exc
+
+    def done(self, key: str) -> None:
+        try:
+            self._imap.uid("STORE", key, "+FLAGS", "(\\Seen)")
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise WorkError(f"{self.name}: {exc}") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            self._imap.logout()
+
+
+def _quote(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def open_mailbox(source: str, imap_url: str | None) -> Mailbox:
+    """``imap`` means NEWSLETTER_BOUNCE_IMAP_URL; an imap(s):// URL is used as given;
+    anything else is a maildir folder or an mbox file."""
+    if source == "imap":
+        if not imap_url:
+            raise InputError("imap: NEWSLETTER_BOUNCE_IMAP_URL is not set")
+        return ImapMailbox(imap_url)
+    if source.startswith(("imap://", "imaps://")):
+        return ImapMailbox(source, variable="SOURCE")
+    return LocalMailbox(Path(source))
+
+
+def keep_aside(folder: Path, digest: str, raw: bytes) -> Path:
+    """Write ``raw`` to ``folder/<digest>.eml`` (atomically; the same message twice is one
+    file) for an operator to look at."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{digest}.eml"
+    if not target.exists():
+        temporary = folder / f".{digest}.{os.getpid()}.tmp"
+        temporary.write_bytes(raw)
+        temporary.replace(target)
+    return target

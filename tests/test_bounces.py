@@ -1,0 +1,403 @@
+"""Bounce and complaint processing: RFC 3464 and RFC 5965 reports, matching, state changes.
+
+The samples in ``tests/fixtures/bounces/`` were written for this project in the styles of
+real MTAs and feedback loops; ``expected.json`` says what each one must come to.
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, NOW
+from factories import issue_with, review
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from test_cli import run
+
+from newsletter.config import Settings
+from newsletter.db import transaction
+from newsletter.delivery.fanout import start_send
+from newsletter.delivery.memory import MemoryTransport
+from newsletter.delivery.sender import Sender
+from newsletter.errors import InputError
+from newsletter.models import (
+    BounceReport,
+    Delivery,
+    DeliveryState,
+    Event,
+    Issue,
+    IssueStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    utcnow,
+)
+from newsletter.subscribers.bounces import (
+    BouncePolicy,
+    match,
+    process_mailbox,
+    process_report,
+)
+from newsletter.subscribers.mailboxes import LocalMailbox, open_mailbox
+from newsletter.subscribers.reports import NotAReport, ReportKind, classify, parse_report
+
+SAMPLES = FIXTURES / "bounces"
+EXPECTED: dict[str, dict[str, object]] = json.loads((SAMPLES / "expected.json").read_text())
+POLICY = BouncePolicy(
+    domain="news.example.com",
+    verp=("bounces", "news.example.com"),
+    soft_limit=3,
+    soft_window=timedelta(days=30),
+)
+
+
+def _raw(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_sample_parses_to_its_expected_report(name: str) -> None:
+    expected = EXPECTED[name]
+    if expected["kind"] == "unparsable":
+        with pytest.raises(NotAReport):
+            parse_report(_raw(name))
+        return
+    report = parse_report(_raw(name))
+    assert report.status == expected["status"]
+    assert (report.recipient or "").lower() == (expected["recipient"] or "")
+    ids = match(report, POLICY)
+    if expected["kind"] == "unmatched":
+        assert ids is None
+    else:
+        assert report.kind.value == expected["kind"]
+        assert ids == (expected["issue_id"], expected["subscriber_id"])
+
+
+def test_without_a_bounce_address_only_the_message_id_matches() -> None:
+    no_verp = BouncePolicy("news.example.com", None, 3, timedelta(days=30))
+    verp_only = parse_report(_raw("03-outlook-recipient-not-found-no-original.eml"))
+    assert match(verp_only, no_verp) is None
+    by_id = parse_report(_raw("01-postfix-user-unknown.eml"))
+    assert match(by_id, no_verp) == (7, 42)
+    # a Message-ID of the same shape from another domain is not ours
+    other = BouncePolicy("other.example", None, 3, timedelta(days=30))
+    assert match(by_id, other) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "kind"),
+    [
+        ("5.1.1", "failed", ReportKind.HARD),
+        ("5.1.10", "failed", ReportKind.HARD),
+        ("5.0.0", "failed", ReportKind.HARD),
+        ("5.2.2", "failed", ReportKind.SOFT),  # mailbox full
+        ("5.7.1", "failed", ReportKind.SOFT),  # a policy block says nothing of the address
+        ("4.4.7", "failed", ReportKind.SOFT),
+        (None, "failed", ReportKind.SOFT),
+        ("4.4.1", "delayed", ReportKind.DELAYED),
+    ],
+)
+def test_classification(status: str | None, action: str, kind: ReportKind) -> None:
+    assert classify(status, action) is kind
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\xff\xfe garbage",
+        b"Subject: hello\n\nJust a note.\n",
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n--x\n",
+        b"From: MAILER-DAEMON@example.net\nSubject: Undelivered Mail\n\nno code here\n",
+    ],
+)
+def test_garbage_is_not_a_report(raw: bytes) -> None:
+    with pytest.raises(NotAReport):
+        parse_report(raw)
+
+
+# -- applying reports to the database ---------------------------------------------------------
+def _seed(factory: sessionmaker[Session]) -> None:
+    """Issue 7, sent to subscribers 42-53 of the samples (the ids the samples carry)."""
+    with transaction(factory) as session:
+        session.add(
+            Issue(
+                id=7,
+                week_key="2026-W48",
+                status=IssueStatus.SENT,
+                window_start=NOW - timedelta(days=7),
+                cutoff=NOW,
+            )
+        )
+        for sid in range(42, 54):
+            email = str(EXPECTED_BY_ID.get(sid) or f"reader{sid}@example.org")
+            session.add(
+                Subscriber(
+                    id=sid,
+                    email=email,
+                    email_key=email.lower(),
+                    status=SubscriberStatus.CONFIRMED,
+                    category_mask=0,
+                    created_at=NOW,
+                )
+            )
+        session.flush()
+        for sid in range(42, 54):
+            session.add(
+                Delivery(
+                    issue_id=7,
+                    subscriber_id=sid,
+                    variant_mask=0,
+                    state=DeliveryState.SENT,
+                    message_id=f"<nl.2026-W48.7.{sid}@news.example.com>",
+                    sent_at=NOW,
+                )
+            )
+
+
+EXPECTED_BY_ID = {
+    e["subscriber_id"]: e["recipient"] for e in EXPECTED.values() if e["subscriber_id"]
+}
+
+
+def _subscriber(factory: sessionmaker[Session], sid: int) -> tuple[SubscriberStatus, str | None]:
+    with factory() as session:
+        row = session.get(Subscriber, sid)
+        assert row is not None
+        reason = session.scalar(
+            select(Suppression.reason).where(Suppression.email_key == row.email_key)
+        )
+        return row.status, reason
+
+
+def _delivery(factory: sessionmaker[Session], sid: int) -> Delivery:
+    with factory() as session:
+        row = session.scalar(select(Delivery).where(Delivery.subscriber_id == sid))
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _maildir(folder: Path, names: list[str]) -> Path:
+    box = mailbox.Maildir(folder, create=True)
+    for name in names:
+        box.add(_raw(name))
+    box.close()
+    return folder
+
+
+def test_processing_the_samples_updates_subscribers_and_deliveries(
+    factory: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    _seed(factory)
+    source = _maildir(tmp_path / "Bounces", sorted(EXPECTED))
+    aside = tmp_path / "aside"
+    run = process_mailbox(factory, LocalMailbox(source), POLICY, aside, NOW)
+    assert run.counts == {
+        "hard": 5,  # 01, 02, 03, 09 and the plain-text qmail bounce 13
+        "soft": 2,
+        "delayed": 1,
+        "complaint": 2,
+        "unmatched": 1,
+        "unparsable": 2,
+    }
+    # hard bounces: delivery failed with the server's words, subscriber bounced, suppressed
+    for sid in (42, 43, 44, 50, 51):
+        assert _subscriber(factory, sid) == (
+            SubscriberStatus.BOUNCED,
+            SuppressionReason.HARD_BOUNCE,
+        )
+        delivery = _delivery(factory, sid)
+        assert delivery.state is DeliveryState.FAILED
+        assert delivery.last_error and "bounced (hard, 5." in delivery.last_error
+    # soft and delayed: still subscribed, nothing suppressed; a soft one noted on the delivery
+    for sid in (45, 46, 47):
+        assert _subscriber(factory, sid) == (SubscriberStatus.CONFIRMED, None)
+        assert _delivery(factory, sid).state is DeliveryState.SENT
+    assert "soft, 5.2.2" in (_delivery(factory, 46).last_error or "")
+    assert _delivery(factory, 47).last_error is None
+    # complaints: stop at once
+    for sid in (48, 49):
+        assert _subscriber(factory, sid) == (
+            SubscriberStatus.COMPLAINED,
+            SuppressionReason.COMPLAINT,
+        )
+    # the auto-reply to subscriber 53's VERP address changed nothing
+    assert _subscriber(factory, 53) == (SubscriberStatus.CONFIRMED, None)
+    # unmatched and unparsable reports are kept aside for a person to read
+    assert run.aside is not None
+    assert sorted(p.parent for p in run.aside) == [aside] * 3
+    assert all(p.read_bytes() in {_raw(n) for n in EXPECTED} for p in run.aside)
+    with factory() as session:
+        kinds = dict(session.execute(select(Event.kind, func.count()).group_by(Event.kind)).all())
+    assert kinds == {"bounce_hard": 5, "bounce_soft": 2, "bounce_delayed": 1, "complaint": 2}
+
+    # a second run over the same mailbox changes nothing
+    again = process_mailbox(factory, LocalMailbox(source), POLICY, aside, NOW)
+    assert again.counts == {"duplicate": len(EXPECTED)}
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 10
+        assert session.scalar(select(func.count()).select_from(BounceReport)) == len(EXPECTED)
+
+
+def test_soft_bounces_over_the_threshold_become_hard(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    _seed(factory)
+    soft = _raw("05-gmail-mailbox-full-5.2.2.eml")  # subscriber 46, issue 7
+    with transaction(factory) as session:
+        for n in (8, 9):  # two earlier issues soft-bounced too
+            session.add(
+                Issue(
+                    id=n,
+                    week_key=f"2026-W{30 + n}",
+                    status=IssueStatus.SENT,
+                    window_start=NOW,
+                    cutoff=NOW,
+                )
+            )
+            session.flush()
+            session.add(
+                Delivery(
+                    issue_id=n,
+                    subscriber_id=46,
+                    variant_mask=0,
+                    state=DeliveryState.SENT,
+                    message_id=f"<nl.2026-W{30 + n}.{n}.46@news.example.com>",
+                )
+            )
+
+    def report_for(issue: int, copy: int) -> bytes:
+        # the same bounce, for another issue (and a distinct copy, so not a duplicate)
+        text = soft.replace(b"nl.2026-W48.7.46@", f"nl.2026-W{30 + issue}.{issue}.46@".encode())
+        return text.replace(b"Subject:", f"X-Copy: {copy}\nSubject:".encode(), 1)
+
+    with transaction(factory) as session:
+        # two soft bounces for the same issue count as one
+        assert process_report(session, soft, POLICY, NOW).promoted is False
+        assert process_report(session, report_for(7, 2), POLICY, NOW).promoted is False
+        assert process_report(session, report_for(8, 1), POLICY, NOW).promoted is False
+    assert _subscriber(factory, 46) == (SubscriberStatus.CONFIRMED, None)
+    with transaction(factory) as session:
+        done = process_report(session, report_for(9, 1), POLICY, NOW)
+    assert done.promoted is True
+    assert _subscriber(factory, 46) == (SubscriberStatus.BOUNCED, SuppressionReason.HARD_BOUNCE)
+
+
+def test_soft_bounces_outside_the_window_do_not_add_up(factory: sessionmaker[Session]) -> None:
+    _seed(factory)
+    narrow = BouncePolicy("news.example.com", None, 1, timedelta(days=1))
+    old = _raw("05-gmail-mailbox-full-5.2.2.eml")  # dated in the past: outside one day
+    with transaction(factory) as session:
+        done = process_report(session, old, narrow, NOW + timedelta(days=400))
+    assert done.outcome == "soft"
+    assert done.promoted is False
+
+
+def test_a_complaint_upgrades_an_earlier_unsubscribe(factory: sessionmaker[Session]) -> None:
+    """An unsubscribe can be lifted by a new confirmation; a complaint must not be."""
+    _seed(factory)
+    from newsletter.subscribers.suppression import suppress
+
+    with transaction(factory) as session:
+        row = session.get(Subscriber, 48)
+        assert row is not None
+        row.status = SubscriberStatus.UNSUBSCRIBED
+        suppress(session, row.email_key, SuppressionReason.UNSUBSCRIBED, None, NOW)
+    with transaction(factory) as session:
+        process_report(session, _raw("07-yahoo-arf-abuse-full-original.eml"), POLICY, NOW)
+    assert _subscriber(factory, 48) == (SubscriberStatus.COMPLAINED, SuppressionReason.COMPLAINT)
+
+
+def test_an_mbox_source_works_like_a_maildir(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    _seed(factory)
+    path = tmp_path / "bounces.mbox"
+    box = mailbox.mbox(path, create=True)
+    for name in ("01-postfix-user-unknown.eml", "11-garbage-truncated-mime.eml"):
+        box.add(_raw(name))
+    box.close()
+    source = open_mailbox(str(path), None)
+    try:
+        run = process_mailbox(factory, source, POLICY, tmp_path / "a", NOW)
+    finally:
+        source.close()
+    assert run.counts == {"hard": 1, "unparsable": 1}
+
+
+def test_bad_sources_are_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such maildir folder or mbox file"):
+        open_mailbox(str(tmp_path / "missing"), None)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(InputError, match="not a maildir"):
+        open_mailbox(str(tmp_path / "plain"), None)
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(InputError, match="not an mbox file"):
+        open_mailbox(str(tmp_path / "notes.txt"), None)
+    with pytest.raises(InputError, match="NEWSLETTER_BOUNCE_IMAP_URL is not set"):
+        open_mailbox("imap", None)
+
+
+def test_a_verp_return_path_round_trip(factory: sessionmaker[Session], settings: Settings) -> None:
+    """A real send with a bounce address; the remote MTA's bounce quotes nothing of the
+    message, only the return path it was sent from; it still finds the delivery."""
+    verp_settings = settings.with_overrides(bounce_address="bounces@reviews.example.com")
+    issue_id = issue_with(factory, verp_settings, [review("a", "Film")], ["ann@example.com"])
+    with transaction(factory) as session:
+        start_send(session, verp_settings, issue_id, utcnow())
+    transport = MemoryTransport()
+    Sender(factory, verp_settings, transport).run_batch(issue_id)
+    envelope, _message = transport.sent[0]
+    with factory() as session:
+        ann = session.scalar(select(Subscriber).where(Subscriber.email_key == "ann@example.com"))
+        assert ann is not None
+        ann_id = ann.id
+    assert envelope.mail_from == f"bounces+{issue_id}-{ann_id}@reviews.example.com"
+    dsn = (
+        f"From: MAILER-DAEMON@mx.example.com\nTo: {envelope.mail_from}\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nThe mail could not be delivered.\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        "Final-Recipient: rfc822; ann@example.com\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 no such user\n--b--\n"
+    ).encode()
+    with transaction(factory) as session:
+        done = process_report(session, dsn, BouncePolicy.from_settings(verp_settings), NOW)
+    assert (done.outcome, done.issue_id, done.subscriber_id) == ("hard", issue_id, ann_id)
+    assert _subscriber(factory, ann_id) == (
+        SubscriberStatus.BOUNCED,
+        SuppressionReason.HARD_BOUNCE,
+    )
+
+
+def test_the_command_line(
+    settings: Settings, factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    _seed(factory)
+    source = _maildir(
+        tmp_path / "Bounces", ["01-postfix-user-unknown.eml", "11-garbage-truncated-mime.eml"]
+    )
+    env = {
+        "NEWSLETTER_DATABASE_URL": settings.database_url,
+        "NEWSLETTER_DATA_DIR": str(settings.data_dir),
+        "NEWSLETTER_FROM": "Review Weekly <digest@news.example.com>",
+        "NEWSLETTER_BOUNCE_ADDRESS": "bounces@news.example.com",
+    }
+    done = run(["bounces", "process", str(source)], tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert "1 hard, 0 soft, 0 delayed, 0 complaint, 0 unmatched, 1 unparsable" in done.stdout
+    aside = settings.data_dir / "bounces" / "aside"
+    assert f"1 not applied, kept in {aside}" in done.stdout
+    assert len(list(aside.glob("*.eml"))) == 1
+    again = run(["bounces", "process", str(source)], tmp_path, **env)
+    assert "2 duplicate" in again.stdout
+    missing = run(["bounces", "process", str(tmp_path / "nope")], tmp_path, **env)
+    assert missing.returncode == 2
+    assert "nope: no such maildir folder or mbox file" in missing.stderr
