@@ -173,8 +173,9 @@ def test_review_text_cannot_pose_as_a_placeholder() -> None:
 
 def test_placeholders_survive_inlining_and_are_substituted_escaped() -> None:
     variant = render_variant(CONTENT, 0, BRAND)
-    for placeholder in Placeholders(variant.nonce).marks.values():
-        assert placeholder in variant.html or placeholder in variant.text
+    for field, placeholder in Placeholders(variant.nonce).marks.items():
+        if field != "click_token":  # written by compose.tracking, after rendering
+            assert placeholder in variant.html or placeholder in variant.text
     html, text = personalize(variant.html, variant.text, RECIPIENT, variant.nonce)
     assert "__nl" not in html
     assert "__nl" not in text

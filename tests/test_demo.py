@@ -7,6 +7,8 @@ import html
 import json
 import re
 import shutil
+import sqlite3
+from contextlib import closing
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from test_cli import run
 
 from newsletter.demo import shipped_sample
+from newsletter.subscribers.tokens import Signer
 
 SAMPLE = shipped_sample()
 
@@ -55,11 +58,21 @@ def _messages(folder: Path) -> dict[str, EmailMessage]:
     return out
 
 
+def _link_targets(folder: Path) -> dict[str, str]:
+    """Link token -> the URL its ``issue_links`` row names (the click redirect's target)."""
+    database = folder / "newsletter-data" / "newsletter.db"
+    with closing(sqlite3.connect(database)) as db:
+        urls = dict(db.execute("SELECT id, url FROM issue_links").fetchall())
+    signer = Signer((folder / "newsletter-data" / "secret.key").read_bytes().strip())
+    return {signer.make("link", str(link_id)): url for link_id, url in urls.items()}
+
+
 def test_one_valid_message_per_eligible_subscriber(demo_run: tuple[Path, str]) -> None:
     folder, _ = demo_run
     messages = _messages(folder)
     assert set(messages) == _expected_recipients()
     reviews = _sample_reviews()
+    targets = _link_targets(folder)
     for email, message in messages.items():
         assert message.get_content_type() == "multipart/alternative", email
         assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
@@ -76,7 +89,9 @@ def test_one_valid_message_per_eligible_subscriber(demo_run: tuple[Path, str]) -
         assert cards, email
         for card in cards:
             assert "padding" in card.get("style", "")  # premailer inlined the card's CSS
-            row = reviews[card.xpath(".//a/@href")[0]]
+            href = card.xpath(".//a/@href")[0]
+            assert href.startswith("http://127.0.0.1:8000/c/"), href  # a tracked link
+            row = reviews[targets[href.split("/")[4]]]
             assert "TL;DR" in card.text_content()
             assert row["tldr"] in card.text_content()
             scores = card.find_class("score")

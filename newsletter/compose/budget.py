@@ -13,10 +13,14 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
 from newsletter.compose.content import Branding, IssueContent, ReviewCard
+from newsletter.compose.personalize import Placeholders
 from newsletter.compose.render import render_variant
+from newsletter.compose.tracking import track
 
 HTML_BUDGET = 95 * 1000  # bytes of UTF-8 HTML, below Gmail's ~102 KB clipping point
 PERSONAL_ALLOWANCE = 3 * 1000  # signed links and the greeting, added per recipient
+LINK_TOKEN = "x" * 40  # a link token ("link:<id>" signed) is about 37 characters
+CLICK_TOKEN_SIZE = 56  # a recipient's click token ("click:<issue>.<subscriber>" signed)
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,16 @@ class Fitted:
 
 
 def html_size(content: IssueContent, brand: Branding) -> int:
-    """Bytes of the fullest variant's inlined HTML plus the per-recipient allowance."""
-    variant = render_variant(content, 0, brand)
-    return len(variant.html.encode("utf-8")) + PERSONAL_ALLOWANCE
+    """Bytes of the fullest variant's inlined HTML, its links as click redirects (longer than
+    most review URLs; counted even when tracking is off, to be safe), plus the allowance."""
+    variant = track(render_variant(content, 0, brand), brand.base_url, lambda _url: LINK_TOKEN)
+    mark = Placeholders(variant.nonce).marks["click_token"]
+    links = variant.html.count(mark)
+    return (
+        len(variant.html.encode("utf-8"))
+        + links * (CLICK_TOKEN_SIZE - len(mark))
+        + PERSONAL_ALLOWANCE
+    )
 
 
 def fit(

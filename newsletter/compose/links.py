@@ -26,4 +26,5 @@ def recipient_values(
         unsubscribe_url=f"{base_url}/u/{signer.make('unsubscribe', subject)}",
         preferences_url=f"{base_url}/p/{signer.make('preferences', subject)}",
         view_online_url=f"{base_url}/v/{signer.make('view', f'{issue_id}.{subject}')}",
+        click_token=signer.make("click", f"{issue_id}.{subject}"),
     )

@@ -89,17 +89,20 @@ class EncodedPart:
 
     pieces: tuple[bytes | str, ...]
     escape: bool
+    names: frozenset[str] = frozenset()  # the fields the pieces use
 
     @classmethod
     def of(cls, template: str, nonce: str, *, escape: bool) -> EncodedPart:
         parts = Placeholders(nonce).split(template)
         pieces: list[bytes | str] = [_qp_piece(p) if i % 2 == 0 else p for i, p in enumerate(parts)]
-        return cls(tuple(pieces), escape)
+        return cls(tuple(pieces), escape, frozenset(p for p in pieces if isinstance(p, str)))
 
     def render(self, values: dict[str, str]) -> bytes:
         if self.escape:
             values = escaped(values)
-        return b"".join(p if isinstance(p, bytes) else _qp_piece(values[p]) for p in self.pieces)
+        # each value encoded once: a click token fills every tracked link (40 of them or so)
+        encoded = {name: _qp_piece(values[name]) for name in self.names}
+        return b"".join(p if isinstance(p, bytes) else encoded[p] for p in self.pieces)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ FIELDS = (
     "unsubscribe_url",
     "preferences_url",
     "view_online_url",
+    "click_token",
 )
 
 
@@ -66,6 +67,8 @@ class Recipient:
     unsubscribe_url: str
     preferences_url: str
     view_online_url: str
+    # The recipient half of tracked links (compose.tracking): "" when nothing is tracked.
+    click_token: str = ""
 
     def values(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in FIELDS}

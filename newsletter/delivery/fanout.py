@@ -27,8 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
+from newsletter.clicks import link_registry
 from newsletter.compose.content import Branding
 from newsletter.compose.render import render_variant
+from newsletter.compose.tracking import track
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.claim import claimable
@@ -46,6 +48,7 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.sections import mask_of
+from newsletter.subscribers.tokens import Signer, load_secret
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,16 @@ def start_send(session: Session, settings: Settings, issue_id: int, now: datetim
         )
     )
     brand = Branding.from_settings(settings)
+    links = link_registry(session, Signer(load_secret(settings)), issue.id)
     for mask in sorted(masks):
         rendered = render_variant(content, mask, brand)
+        if settings.track_clicks or settings.track_opens:
+            rendered = track(
+                rendered,
+                settings.base_url,
+                links if settings.track_clicks else lambda _url: None,
+                pixel=settings.track_opens,
+            )
         session.merge(
             IssueVariant(
                 issue_id=issue.id,

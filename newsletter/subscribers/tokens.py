@@ -18,7 +18,8 @@ from pathlib import Path
 from newsletter.config import Settings
 from newsletter.errors import InputError
 
-PURPOSES = frozenset({"confirm", "unsubscribe", "preferences", "click", "view"})
+# "link" names a tracked link of an issue, "click" the recipient who follows it.
+PURPOSES = frozenset({"confirm", "unsubscribe", "preferences", "click", "link", "view"})
 
 
 class BadToken(InputError):

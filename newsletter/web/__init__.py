@@ -38,6 +38,7 @@ def create_app(
     from newsletter.db import make_engine, require_schema, session_factory
     from newsletter.delivery import make_transport
     from newsletter.web.public import public
+    from newsletter.web.tracking import tracking
 
     settings = settings or Settings.from_env()
     if factory is None:
@@ -54,4 +55,5 @@ def create_app(
         transport=transport or make_transport(settings),
     )
     app.register_blueprint(public)
+    app.register_blueprint(tracking)
     return app
