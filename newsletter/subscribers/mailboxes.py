@@ -82,15 +82,21 @@ class ImapMailbox:
                 )
             else:
                 self._imap = imaplib.IMAP4(parts.hostname, parts.port or 143)
-                if "STARTTLS" in self._imap.capabilities:
-                    self._imap.starttls(ssl.create_default_context())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise WorkError(f"{self.name}: cannot connect: {exc}") from exc
+        try:
+            if parts.scheme == "imap" and "STARTTLS" in self._imap.capabilities:
+                self._imap.starttls(ssl.create_default_context())
             if parts.username:
                 self._imap.login(unquote(parts.username), unquote(parts.password or ""))
             kind, _ = self._imap.select(_quote(folder))
-        except (OSError, imaplib.IMAP4.error) as exc:
+            if kind != "OK":
+                raise InputError(f"{self.name}: no such IMAP mailbox")
+        except (OSError, imaplib.IMAP4.error, InputError) as exc:
+            self._imap.shutdown()
+            if isinstance(exc, InputError):
+                raise
             raise WorkError(f"{self.name}: {exc}") from exc
-        if kind != "OK":
-            raise InputError(f"{self.name}: no such IMAP mailbox")
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         try:
