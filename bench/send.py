@@ -16,7 +16,7 @@ to end at least half the floor; worker peak RSS within 10% from the smallest siz
 
     .venv/bin/python bench/send.py [--sizes 10000,100000] [--workers 2] [--batch-size 500]
         [--floor-messages 20000] [--sync-commit-every 50] [--pg-url URL] [--broker-url URL]
-        [--keep]
+        [--dkim] [--keep]
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.compose.content import Branding
+from newsletter.compose.dkim import generate_key
 from newsletter.compose.links import recipient_values
 from newsletter.compose.message import MessageTemplate
-from newsletter.compose.render import render_variant
+from newsletter.compose.render import RenderedVariant
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_factory, transaction, upgrade
 from newsletter.delivery.celery_app import create_celery
@@ -52,7 +52,7 @@ from newsletter.delivery.fanout import message_id, send_issue
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
 from newsletter.issues import build_issue, load_content
-from newsletter.models import Delivery, Subscriber, SubscriberStatus
+from newsletter.models import Delivery, IssueVariant, Subscriber, SubscriberStatus
 from newsletter.subscribers.tokens import Signer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,6 +120,11 @@ def start_worker(settings: Settings, name: str, log: Path) -> subprocess.Popen[b
         NEWSLETTER_BATCH_SIZE=str(settings.batch_size),
         NEWSLETTER_SYNC_COMMIT_EVERY=str(settings.sync_commit_every),
     )
+    if settings.dkim_selector and settings.dkim_private_key:
+        env.update(
+            NEWSLETTER_DKIM_SELECTOR=settings.dkim_selector,
+            NEWSLETTER_DKIM_PRIVATE_KEY=str(settings.dkim_private_key),
+        )
     command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo"]
     command += ["--loglevel=INFO", "-Q", "newsletter", "-n", f"{name}@%h"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -237,12 +242,15 @@ def prepare(factory: sessionmaker[Session], settings: Settings, size: int) -> in
 
 
 def sample_message(factory: sessionmaker[Session], settings: Settings, issue_id: int) -> bytes:
-    """One recipient's digest, built the way a worker builds it (all sections variant)."""
+    """One recipient's digest, built the way a worker builds it: from the variant fan-out
+    stored (all sections; links through the click redirect, as by default)."""
     with factory() as session:
-        content = load_content(session, issue_id, settings.timezone)
-        week = content.week_key
+        stored = session.get(IssueVariant, (issue_id, 0))
+        assert stored is not None, "the send stores its variants"
+        week = load_content(session, issue_id, settings.timezone).week_key
+        variant = RenderedVariant(0, stored.subject, stored.html, stored.text, stored.nonce)
     template = MessageTemplate.prepare(
-        render_variant(content, 0, Branding.from_settings(settings)),
+        variant,
         from_address=settings.from_address,
         list_id=settings.list_id,
         feedback_id=f"{week}:digest:{settings.mail_domain}",
@@ -323,12 +331,15 @@ def ours(
         batch_size=args.batch_size,
         sync_commit_every=args.sync_commit_every,
     )
+    if args.dkim:
+        key = folder / "dkim.pem"
+        key.write_bytes(generate_key(2048))
+        settings = settings.with_overrides(dkim_selector="bench", dkim_private_key=key)
     engine = make_engine(settings)
     upgrade(engine)
     factory = session_factory(engine)
     started = time.perf_counter()
     issue_id = prepare(factory, settings, size)
-    message = sample_message(factory, settings, issue_id)
     print(f"  {size:,} subscribers and the issue ready in {time.perf_counter() - started:.1f} s")
     redis.Redis.from_url(args.broker_url).flushdb()
     logs = [folder / f"worker-{size}-{n}.log" for n in range(args.workers)]
@@ -364,6 +375,7 @@ def ours(
             time.sleep(0.5)
         t2 = time.perf_counter()
         used = {k: v - cpu0[k] for k, v in cpu().items()}
+        message = sample_message(factory, settings, issue_id)
         peak = [peak_rss_mib(w.pid) for w in workers]
         print(
             f"  {states.get('sent', 0):,} sent in {t2 - t0:.1f} s; rows by state {states}",
@@ -389,6 +401,9 @@ def main() -> None:
     )
     parser.add_argument("--pg-url", default=DEFAULT_PG, help="dropped and created for each size")
     parser.add_argument("--broker-url", default=DEFAULT_BROKER, help="flushed before each size")
+    parser.add_argument(
+        "--dkim", action="store_true", help="workers DKIM-sign every message (RSA 2048, dkimpy)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from test_compose import BRAND, CONTENT, RECIPIENT
 
 from newsletter.compose.confirmation import confirmation_message
-from newsletter.compose.dkim import DkimSigner, _der, _der_int, dns_txt_record, generate_key
+from newsletter.compose.dkim import (
+    SIGNED,
+    DkimSigner,
+    _der,
+    _der_int,
+    dns_txt_record,
+    generate_key,
+    gmp_backed,
+)
 from newsletter.compose.message import MessageTemplate
 from newsletter.compose.render import render_variant
 from newsletter.config import Settings
@@ -338,3 +346,25 @@ def test_a_message_that_cannot_be_signed_is_not_sent(
             Envelope("a@example.com", "b@example.com", "<x@example.com>"), b"Subject: x\n\nbody\n"
         )
     assert inner.sent == []
+
+
+def test_the_gmp_backed_key_signs_byte_for_byte_like_dkimpy_as_shipped(
+    settings: Settings, signer: DkimSigner, key: bytes
+) -> None:
+    """Our signer hands dkimpy the key as GMP integers; the signature must not change."""
+    assert gmp_backed(signer)
+    message = digest(settings)
+    ours = signer.sign(message)
+    names = [name.lower() for name, _ in dkim.DKIM(message, linesep=b"\r\n").headers]
+    include = [n.encode() for n in SIGNED for _ in range(names.count(n.encode()) + 1)]
+    assert key != signer._pem  # so dkimpy parses this one itself, into Python ints
+    shipped = dkim.sign(
+        message,
+        SELECTOR.encode(),
+        DOMAIN.encode(),
+        key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=include,
+        linesep=b"\r\n",
+    )
+    assert ours == shipped + message

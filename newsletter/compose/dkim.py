@@ -133,6 +133,39 @@ def generate_key(bits: int = 2048) -> bytes:
     return done.stdout
 
 
+# dkimpy does RSA with Python's pow() on ints: 5.7 ms of a 7.4 ms signature (bench/dkim_sign.py).
+# Its code is written for any int-like type, so the key's numbers are handed to it as GMP
+# integers (gmpy2), which makes the same arithmetic about 8 times faster; the signature is
+# byte for byte the same (PKCS #1 v1.5 is deterministic; tests verify it with dkimpy). dkimpy
+# takes the key as PEM and parses it inside DKIM.sign through its module-level
+# parse_pem_private_key, so that one name is wrapped: for a PEM a DkimSigner registered it
+# returns the parsed key (which also saves re-parsing it per message), for anything else it
+# calls dkimpy's own parser. Without gmpy2 the key stays in Python ints, just slower.
+_PARSED: dict[bytes, dict[str, Any]] = {}
+_dkimpy_parse = dkim.parse_pem_private_key
+
+
+def _parse_pem_private_key(data: bytes) -> Any:
+    parsed = _PARSED.get(data)
+    return parsed if parsed is not None else _dkimpy_parse(data)
+
+
+def _use_parsed_key(pem: bytes, key: dict[str, int]) -> None:
+    try:
+        import gmpy2
+    except ImportError:  # gmpy2 is a dependency; this is only a fallback
+        _PARSED[pem] = dict(key)
+    else:
+        _PARSED[pem] = {name: gmpy2.mpz(value) for name, value in key.items()}
+    dkim.parse_pem_private_key = _parse_pem_private_key
+
+
+def gmp_backed(signer: DkimSigner) -> bool:
+    """Whether ``signer``'s RSA runs on GMP integers (gmpy2) rather than Python ints."""
+    key = _PARSED.get(signer._pem, {})
+    return bool(key) and type(key["modulus"]).__name__ == "mpz"
+
+
 class DkimSigner:
     """Signs messages for ``domain`` with the key published under ``selector``."""
 
@@ -143,12 +176,14 @@ class DkimSigner:
             raise ConfigError(SELECTOR_SETTING, f"expected a DNS label, got {selector!r}")
         self.domain, self.selector = domain.lower(), selector
         label, der = _read_pem(private_key)
-        self.bits: int = _private_key(label, der)["modulus"].bit_length()
+        parsed = _private_key(label, der)
+        self.bits: int = parsed["modulus"].bit_length()
         # dkimpy parses the PEM again on every sign(), and only with LF line breaks.
         body = base64.encodebytes(der)
         self._pem = (
             f"-----BEGIN {label}-----\n".encode() + body + f"-----END {label}-----\n".encode()
         )
+        _use_parsed_key(self._pem, parsed)
 
     @classmethod
     def from_file(cls, domain: str, selector: str, path: Path) -> DkimSigner:
