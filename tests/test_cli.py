@@ -173,7 +173,9 @@ def test_editor_flow_build_preview_send_status(tmp_path: Path, env: dict[str, st
     twice = run(["issue", "send", issue_id], tmp_path, **env)
     assert twice.returncode == 1
     assert "is sent; only a draft can be sent" in twice.stderr
-    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 2
+    # the two deliveries of the issue (the pending address got only its confirmation)
+    assert len(list((tmp_path / "data" / "outbox").glob("nl.*.eml"))) == 2
+    assert len(list((tmp_path / "data" / "outbox").glob("confirm.*.eml"))) == 1
 
 
 def test_editor_edits_a_draft_and_sends_test_copies(tmp_path: Path, env: dict[str, str]) -> None:
@@ -406,3 +408,22 @@ def test_subscribers_forget(tmp_path: Path, env: dict[str, str]) -> None:
     assert again.stdout.strip() == "pat@example.com: suppressed, not added"
     bad = run(["subscribers", "forget", "nope"], tmp_path, **env)
     assert bad.returncode == 2 and "invalid email" in bad.stderr
+
+
+def test_subscribers_add_is_double_opt_in(tmp_path: Path, env: dict[str, str]) -> None:
+    """Without --confirmed, add mails a confirmation link (to the outbox here) and the
+    address stays pending; asking again within the hour sends nothing more."""
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    added = run(["subscribers", "add", "Kim@Example.com", "--name", "Kim"], tmp_path, **env)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "kim@example.com: pending; confirmation sent"
+    outbox = sorted((tmp_path / "data" / "outbox").glob("*.eml"))
+    assert len(outbox) == 1
+    mail = outbox[0].read_text(encoding="utf-8")
+    assert "To: Kim <kim@example.com>" in mail
+    assert "https://news.example.org/confirm/" in mail.replace("=\n", "")
+    again = run(["subscribers", "add", "kim@example.com"], tmp_path, **env)
+    assert "not re-sent" in again.stdout
+    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 1
+    exported = run(["subscribers", "export"], tmp_path, **env).stdout
+    assert "kim@example.com,Kim,,pending" in exported

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from newsletter.cli._app import cli, runtime
-from newsletter.errors import InputError
+from newsletter.errors import InputError, WorkError
 
 
 @cli.group()
@@ -53,47 +53,96 @@ def subscribers_import(ctx: click.Context, file: Path, confirmed: bool) -> None:
 @click.argument("email")
 @click.option("--name", default=None)
 @click.option("--categories", default="", help="Comma-separated sections; empty means all.")
-@click.option("--confirmed", is_flag=True, help="Consent was gathered elsewhere.")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Consent was gathered elsewhere: add as confirmed, send nothing.",
+)
 @click.pass_context
 def subscribers_add(
     ctx: click.Context, email: str, name: str | None, categories: str, confirmed: bool
 ) -> None:
-    """Add (or update) one subscriber."""
+    """Sign up one address: a confirmation link is mailed (double opt-in), and the
+    subscription starts when it is followed. With --confirmed, add it as confirmed."""
+    from sqlalchemy import select
+
     from newsletter.db import transaction
-    from newsletter.models import SubscriberStatus
+    from newsletter.models import SubscriberStatus, Suppression
     from newsletter.sections import parse_picks
     from newsletter.subscribers.parse import (
         InvalidEmail,
         SubscriberRow,
         clean_name,
+        email_hash,
         normalize_email,
     )
     from newsletter.subscribers.store import import_rows
 
     try:
-        row = SubscriberRow(
-            0,
-            normalize_email(email),
-            clean_name(name),
-            parse_picks(categories),
-            "confirmed" if confirmed else None,
-        )
+        key = normalize_email(email)
+        picks = parse_picks(categories)
     except InvalidEmail as exc:
         raise InputError(str(exc)) from exc
     except ValueError as exc:
         raise InputError(f"--categories: {exc}") from exc
-    with transaction(runtime(ctx).factory) as session:
-        counts = import_rows(session, [row], default_status=SubscriberStatus.PENDING, source="cli")
-    verb = (
-        "added"
-        if counts.accepted
-        else "updated"
-        if counts.updated
-        else "suppressed, not added"
-        if counts.suppressed
-        else "unchanged"
-    )
-    click.echo(f"{row.email}: {verb}")
+    rt = runtime(ctx)
+    if confirmed:
+        row = SubscriberRow(0, key, clean_name(name), picks, "confirmed")
+        with transaction(rt.factory) as session:
+            counts = import_rows(
+                session, [row], default_status=SubscriberStatus.PENDING, source="cli"
+            )
+        verb = (
+            "added"
+            if counts.accepted
+            else "updated"
+            if counts.updated
+            else "suppressed, not added"
+            if counts.suppressed
+            else "unchanged"
+        )
+        click.echo(f"{key}: {verb}")
+        return
+    with rt.factory() as session:
+        digest = email_hash(key)
+        if session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)):
+            # only the person, through the sign-up page, can undo an unsubscribe or a forget
+            click.echo(f"{key}: suppressed, not added")
+            return
+    _send_confirmation(ctx, key, name, picks)
+
+
+def _send_confirmation(ctx: click.Context, email: str, name: str | None, picks: list[str]) -> None:
+    from newsletter.delivery import make_transport
+    from newsletter.models import utcnow
+    from newsletter.subscribers.consent import Signup
+    from newsletter.subscribers.signup import sign_up
+    from newsletter.subscribers.tokens import Signer, load_secret
+
+    rt = runtime(ctx)
+    transport = make_transport(rt.settings)
+    try:
+        done = sign_up(
+            rt.factory,
+            rt.settings,
+            Signer(load_secret(rt.settings)),
+            transport,
+            (email, name, picks),
+            utcnow(),
+            source="cli",
+        )
+    finally:
+        transport.close()
+    if done.error:
+        raise WorkError(f"{email}: pending, but the confirmation was not sent: {done.error}")
+    said = {
+        Signup.NEW: "pending; confirmation sent",
+        Signup.RESENT: "pending; confirmation sent again",
+        Signup.THROTTLED: "pending; a confirmation went out less than an hour ago, not re-sent",
+        Signup.ALREADY: "already confirmed",
+        Signup.BLOCKED: "suppressed, not added",
+    }
+    click.echo(f"{email}: {said[done.result.outcome]}")
 
 
 @subscribers.command("forget")

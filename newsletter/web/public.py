@@ -15,13 +15,12 @@ import logging
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.wrappers import Response
 
-from newsletter.compose.confirmation import confirmation_message
 from newsletter.db import transaction
-from newsletter.delivery.transport import DeliveryError, Envelope
 from newsletter.errors import InputError
-from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.models import SubscriberStatus, utcnow
 from newsletter.sections import SECTIONS, parse_picks, sections_of
 from newsletter.subscribers import consent
+from newsletter.subscribers.signup import sign_up
 from newsletter.subscribers.tokens import BadToken
 from newsletter.web import WebContext
 
@@ -56,45 +55,30 @@ def subscribe_form() -> str:
 @public.post("/subscribe")
 def subscribe() -> tuple[str, int]:
     c = ctx()
-    now = utcnow()
     try:
         picks = picks_from_form()
-        with transaction(c.factory) as session:
-            result = consent.subscribe(
-                session, request.form.get("email", ""), request.form.get("name"), picks, now
-            )
-            link = ""
-            if result.send_confirmation and result.subscriber_id is not None:
-                subscriber = session.get(Subscriber, result.subscriber_id)
-                assert subscriber is not None
-                token = consent.confirm_token(c.signer, subscriber)
-                link = f"{c.settings.base_url}/confirm/{token}"
+        name = request.form.get("name")
+        done = sign_up(
+            c.factory,
+            c.settings,
+            c.signer,
+            c.transport,
+            (request.form.get("email", ""), name, picks),
+            utcnow(),
+            source="web",
+        )
     except (InputError, ValueError) as exc:
         form = request.form.to_dict()
         html = render_template("subscribe.html.j2", sections=SECTIONS, error=str(exc), form=form)
         return html, 400
-    if link:  # after the commit: never a confirmation for a sign-up that was not stored
-        send_confirmation(result.subscriber_id, result.email, request.form.get("name"), link)
+    if done.error:
+        log.warning("confirmation to %s not sent: %s", done.result.email, done.error)
     # The same answer whatever the outcome, so the form reveals nothing about an address.
     return page(
         "Check your inbox",
-        f"If {result.email} can get {c.settings.site_name}, a message to confirm it is on its "
-        "way. The subscription starts when you confirm.",
+        f"If {done.result.email} can get {c.settings.site_name}, a message to confirm it is on "
+        "its way. The subscription starts when you confirm.",
     )
-
-
-def send_confirmation(subscriber_id: int | None, email: str, name: str | None, link: str) -> None:
-    c = ctx()
-    message_id, message = confirmation_message(c.settings, email, name, link, utcnow())
-    try:
-        c.transport.send(Envelope(c.settings.sender_email, email, message_id), message)
-    except DeliveryError as exc:
-        log.warning("confirmation to %s not sent: %s", email, exc.reason)
-        # Let the next sign-up try again at once instead of after the hourly throttle.
-        with transaction(c.factory) as session:
-            subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is not None:
-                subscriber.confirm_sent_at = None
 
 
 @public.get("/confirm/<token>")
