@@ -17,12 +17,17 @@ from typing import Any
 
 import pytest
 from conftest import Recorder, free_port
-from sqlalchemy import Engine, select
+from factories import issue_with, review
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from test_email_in_browser import ARTIFACTS, browser  # noqa: F401  (the module's fixture)
 
 from newsletter.config import Settings
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.db import transaction
+from newsletter.delivery.fanout import start_send
+from newsletter.delivery.memory import MemoryTransport
+from newsletter.delivery.sender import Sender
+from newsletter.models import LinkClick, ReviewMetric, Subscriber, SubscriberStatus, utcnow
 from newsletter.subscribers.tokens import Signer
 
 
@@ -119,3 +124,43 @@ def test_sign_up_confirm_and_unsubscribe_in_a_browser(
     # the phone-width pages fit without sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 420
     page.close()
+
+
+def test_a_reader_clicks_a_review_in_the_mail(
+    served: tuple[str, Recorder],
+    browser: Any,  # noqa: F811
+    factory: sessionmaker[Session],
+    settings: Settings,
+) -> None:
+    """The digest's HTML in Chromium: its "Read the review" button goes through the served
+    click redirect to the review (stubbed: no internet here), and the click is counted."""
+    base, _smtp = served
+    linked = settings.with_overrides(base_url=base)
+    issue_id = issue_with(factory, linked, [review("dune", "Film")], ["ann@example.com"])
+    with transaction(factory) as session:
+        start_send(session, linked, issue_id, utcnow())
+    transport = MemoryTransport()
+    Sender(factory, linked, transport).run_batch(issue_id)
+    message = email.message_from_bytes(transport.sent[0][1], policy=policy.default)
+    body = message.get_body(("html",))
+    assert body is not None
+    page = browser.new_page(viewport={"width": 640, "height": 900})
+    landed: list[str] = []
+
+    def review_site(route: Any) -> None:
+        landed.append(route.request.url)
+        route.fulfill(body="<h1>Dune: the review</h1>", content_type="text/html")
+
+    page.route("https://reviews.example.com/**", review_site)
+    page.set_content(body.get_content())
+    page.get_by_role("link", name=re.compile("Read the review")).first.click()
+    page.wait_for_url("https://reviews.example.com/**")
+    assert "Dune: the review" in page.content()
+    assert landed == ["https://reviews.example.com/dune/"]
+    page.set_content(body.get_content())  # the reader opens the mail again and clicks again
+    page.get_by_role("link", name=re.compile("Read the review")).first.click()
+    page.wait_for_url("https://reviews.example.com/**")
+    page.close()
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(LinkClick)) == 1  # once
+        assert session.scalar(select(func.sum(ReviewMetric.clicks))) == 1
