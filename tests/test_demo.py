@@ -47,6 +47,7 @@ def test_demo_prints_a_summary(demo_run: tuple[Path, str]) -> None:
     assert "reviews: 12 new this week, 5 trending" in out
     assert f"delivered: {len(_expected_recipients())} messages to the outbox" in out
     assert "newsletter-data/outbox/index.html" in out
+    assert "run 'newsletter serve' to follow them" in out
 
 
 def _messages(folder: Path) -> dict[str, EmailMessage]:

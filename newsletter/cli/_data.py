@@ -53,6 +53,11 @@ def demo(
         click.echo(f"  delivered: nothing new ({summary.already_delivered} already delivered)")
     click.echo(f"  look at: {summary.index}")
     click.echo(f"           {summary.outbox}/*.eml")
+    if settings.track_clicks:
+        click.echo(
+            f"  links go through the click redirect at {settings.base_url}: run "
+            "'newsletter serve' to follow them (NEWSLETTER_TRACK_CLICKS=false for plain links)"
+        )
 
 
 @cli.group()
