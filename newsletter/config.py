@@ -127,6 +127,13 @@ class Settings:
             return self.sender_email
         return f"{verp[0]}+{issue_id}-{subscriber_id}@{verp[1]}"
 
+    def confirmation_envelope_from(self, subscriber_id: int) -> str:
+        """MAIL FROM of a confirmation: ``bounces+c-42@d`` with a bounce address."""
+        verp = self.verp
+        if verp is None:
+            return self.sender_email
+        return f"{verp[0]}+c-{subscriber_id}@{verp[1]}"
+
     @property
     def timezone(self) -> ZoneInfo:
         """The site's zone: week keys and the weekly send time are read in it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,8 +44,11 @@ from newsletter.subscribers.bounces import (
     process_mailbox,
     process_report,
 )
+from newsletter.subscribers.consent import Signup
 from newsletter.subscribers.mailboxes import LocalMailbox, open_mailbox
 from newsletter.subscribers.reports import NotAReport, ReportKind, classify, parse_report
+from newsletter.subscribers.signup import sign_up
+from newsletter.subscribers.tokens import Signer
 
 SAMPLES = FIXTURES / "bounces"
 EXPECTED: dict[str, dict[str, object]] = json.loads((SAMPLES / "expected.json").read_text())
@@ -401,3 +405,52 @@ def test_the_command_line(
     missing = run(["bounces", "process", str(tmp_path / "nope")], tmp_path, **env)
     assert missing.returncode == 2
     assert "nope: no such maildir folder or mbox file" in missing.stderr
+
+
+def _dsn_for(rcpt: str, to: str, message_id: str | None, status: str = "5.1.1") -> bytes:
+    original = (
+        f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: {message_id}\nTo: {rcpt}\n"
+        if message_id
+        else ""
+    )
+    return (
+        f"From: MAILER-DAEMON@mx.example.com\nTo: {to}\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nThe mail could not be delivered.\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        f"Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: {status}\n"
+        f"{original}--b--\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("by", ["message-id", "verp"])
+def test_a_bounced_confirmation_stops_that_sign_up(
+    by: str, factory: sessionmaker[Session], settings: Settings
+) -> None:
+    """A typo at sign-up: the confirmation bounces, the address is suppressed, and signing
+    it up again sends nothing more."""
+    verp = settings.with_overrides(bounce_address="bounces@reviews.example.com")
+    transport = MemoryTransport()
+    signer = Signer(b"k")
+    request = ("kim@exmaple.com", "Kim", ["Film"])
+    done = sign_up(factory, verp, signer, transport, request, NOW, source="web")
+    assert done.sent
+    envelope, _raw_message = transport.sent[0]
+    sid = done.result.subscriber_id
+    assert envelope.mail_from == f"bounces+c-{sid}@reviews.example.com"
+    assert re.fullmatch(rf"<confirm\.{sid}\.[0-9a-f]+@reviews\.example\.com>", envelope.message_id)
+    if by == "message-id":
+        dsn = _dsn_for("kim@exmaple.com", "digest@reviews.example.com", envelope.message_id)
+    else:
+        dsn = _dsn_for("kim@exmaple.com", envelope.mail_from, None)
+    with transaction(factory) as session:
+        result = process_report(session, dsn, BouncePolicy.from_settings(verp), NOW)
+    assert (result.outcome, result.issue_id, result.subscriber_id) == ("hard", None, sid)
+    assert sid is not None
+    assert _subscriber(factory, sid) == (SubscriberStatus.BOUNCED, SuppressionReason.HARD_BOUNCE)
+    again = sign_up(
+        factory, verp, signer, transport, request, NOW + timedelta(days=1), source="web"
+    )
+    assert again.result.outcome is Signup.BLOCKED and not again.sent
+    assert len(transport.sent) == 1

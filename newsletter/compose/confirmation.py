@@ -14,11 +14,19 @@ from newsletter.config import Settings
 
 
 def confirmation_message(
-    settings: Settings, email: str, name: str | None, link: str, now: datetime
+    settings: Settings,
+    email: str,
+    name: str | None,
+    link: str,
+    now: datetime,
+    subscriber_id: int | None = None,
 ) -> tuple[str, bytes]:
-    """(Message-ID, bytes ready for SMTP DATA) asking ``email`` to confirm with ``link``."""
+    """(Message-ID, bytes ready for SMTP DATA) asking ``email`` to confirm with ``link``.
+    The Message-ID, ``<confirm.{subscriber id}.{random}@domain>``, lets a bounce of this
+    mail be tied back to the sign-up (newsletter.subscribers.bounces)."""
     site = settings.site_name
-    message_id = f"<confirm.{secrets.token_hex(12)}@{settings.mail_domain}>"
+    who = f"{subscriber_id}." if subscriber_id is not None else ""
+    message_id = f"<confirm.{who}{secrets.token_hex(12)}@{settings.mail_domain}>"
     greeting = f"Hi {name.split(' ')[0]}," if name else "Hi,"
     text = (
         f"{greeting}\n\n"

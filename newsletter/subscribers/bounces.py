@@ -68,31 +68,38 @@ class BouncePolicy:
             soft_window=timedelta(days=settings.soft_bounce_days),
         )
 
-    def message_id_pattern(self) -> re.Pattern[str]:
-        # delivery.fanout.message_id: <nl.{week}.{issue}.{subscriber}@{domain}>
-        return re.compile(rf"<nl\.[^.<>@\s]+\.(\d+)\.(\d+)@{re.escape(self.domain)}>", re.I)
+    def message_id_patterns(self) -> list[re.Pattern[str]]:
+        domain = re.escape(self.domain)
+        return [
+            # delivery.fanout.message_id: <nl.{week}.{issue}.{subscriber}@{domain}>
+            re.compile(rf"<nl\.[^.<>@\s]+\.(?P<issue>\d+)\.(?P<sub>\d+)@{domain}>", re.I),
+            # compose.confirmation: <confirm.{subscriber}.{random}@{domain}>
+            re.compile(rf"<confirm\.(?P<sub>\d+)\.[0-9a-f]+@{domain}>", re.I),
+        ]
 
-    def verp_pattern(self) -> re.Pattern[str] | None:
+    def verp_patterns(self) -> list[re.Pattern[str]]:
         if self.verp is None:
-            return None
+            return []
         local, domain = (re.escape(p) for p in self.verp)
-        return re.compile(rf"{local}\+(\d+)-(\d+)@{domain}", re.I)
+        return [
+            re.compile(rf"{local}\+(?P<issue>\d+)-(?P<sub>\d+)@{domain}", re.I),
+            re.compile(rf"{local}\+c-(?P<sub>\d+)@{domain}", re.I),  # a confirmation
+        ]
 
 
-def match(report: Report, policy: BouncePolicy) -> tuple[int, int] | None:
+def match(report: Report, policy: BouncePolicy) -> tuple[int | None, int] | None:
     """(issue id, subscriber id) of the message ``report`` is about: from our Message-ID,
-    else from a VERP address the report was delivered to."""
-    by_id = policy.message_id_pattern()
-    for message_id in report.message_ids:
-        found = by_id.fullmatch(message_id.strip())
+    else from a VERP address the report was delivered to. The issue id is None for a
+    confirmation mail (a sign-up's, not an issue's)."""
+    candidates = [
+        *((p, i.strip()) for i in report.message_ids for p in policy.message_id_patterns()),
+        *((p, a) for a in report.addressed_to for p in policy.verp_patterns()),
+    ]
+    for pattern, text in candidates:
+        found = pattern.fullmatch(text)
         if found:
-            return int(found.group(1)), int(found.group(2))
-    by_verp = policy.verp_pattern()
-    if by_verp is not None:
-        for address in report.addressed_to:
-            found = by_verp.fullmatch(address)
-            if found:
-                return int(found.group(1)), int(found.group(2))
+            issue = found.groupdict().get("issue")
+            return (int(issue) if issue else None), int(found.group("sub"))
     return None
 
 
@@ -126,22 +133,24 @@ def process_report(session: Session, raw: bytes, policy: BouncePolicy, now: date
         reason = f"cannot parse it: {type(exc).__name__}: {exc}"
         return _record(session, Processed(digest, UNPARSABLE, reason), now)
     ids = match(report, policy)
-    delivery = (
-        session.scalar(
-            select(Delivery).where(Delivery.issue_id == ids[0], Delivery.subscriber_id == ids[1])
-        )
-        if ids
-        else None
-    )
-    subscriber = session.get(Subscriber, delivery.subscriber_id) if delivery else None
-    if delivery is None or subscriber is None:
+    delivery: Delivery | None = None
+    subscriber: Subscriber | None = None
+    if ids is not None and ids[0] is not None:
+        mine = (Delivery.issue_id == ids[0], Delivery.subscriber_id == ids[1])
+        delivery = session.scalar(select(Delivery).where(*mine))
+        subscriber = session.get(Subscriber, ids[1]) if delivery else None
+    elif ids is not None:  # a confirmation: the sign-up, not a delivery
+        subscriber = session.get(Subscriber, ids[1])
+    if subscriber is None:
         why = "no Message-ID or return path of ours" if ids is None else "no such delivery"
         return _record(session, Processed(digest, UNMATCHED, why), now)
     when = min(report.date or now, now)
     promoted = False
+    event = _Event(session, delivery, subscriber.id, report, when)
     if report.kind is ReportKind.SOFT:
-        delivery.last_error = _describe(report)
-        _event(session, "bounce_soft", delivery, report, when)
+        if delivery is not None:
+            delivery.last_error = _describe(report)
+        event.add("bounce_soft")
         promoted = _soft_count(session, subscriber.id, now - policy.soft_window) >= (
             policy.soft_limit
         )
@@ -149,20 +158,19 @@ def process_report(session: Session, raw: bytes, policy: BouncePolicy, now: date
             note = f"{policy.soft_limit} soft bounces within {policy.soft_window.days} days"
             _hard(session, delivery, subscriber, note, now)
     elif report.kind is ReportKind.HARD:
-        _event(session, "bounce_hard", delivery, report, when)
+        event.add("bounce_hard")
         _hard(session, delivery, subscriber, _describe(report), now)
     elif report.kind is ReportKind.DELAYED:
-        _event(session, "bounce_delayed", delivery, report, when)
+        event.add("bounce_delayed")
     else:
-        _event(session, "complaint", delivery, report, when)
+        event.add("complaint")
         if subscriber.status is not SubscriberStatus.COMPLAINED:
             subscriber.status = SubscriberStatus.COMPLAINED
             subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
         note = f"feedback report ({report.feedback_type})"
         suppress(session, subscriber.email_key, SuppressionReason.COMPLAINT, note, now)
-    done = Processed(
-        digest, report.kind.value, None, delivery.issue_id, subscriber.id, promoted=promoted
-    )
+    issue_id = delivery.issue_id if delivery is not None else None
+    done = Processed(digest, report.kind.value, None, issue_id, subscriber.id, promoted=promoted)
     return _record(session, done, now)
 
 
@@ -207,11 +215,16 @@ def process_mailbox(
 
 
 def _hard(
-    session: Session, delivery: Delivery, subscriber: Subscriber, note: str, now: datetime
+    session: Session,
+    delivery: Delivery | None,
+    subscriber: Subscriber,
+    note: str,
+    now: datetime,
 ) -> None:
-    if delivery.state in (DeliveryState.SENT, DeliveryState.UNKNOWN):
-        delivery.state = DeliveryState.FAILED
-    delivery.last_error = note
+    if delivery is not None:
+        if delivery.state in (DeliveryState.SENT, DeliveryState.UNKNOWN):
+            delivery.state = DeliveryState.FAILED
+        delivery.last_error = note
     if subscriber.status in (SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED):
         subscriber.status = SubscriberStatus.BOUNCED
     suppress(session, subscriber.email_key, SuppressionReason.HARD_BOUNCE, note, now)
@@ -237,22 +250,34 @@ def _describe(report: Report) -> str:
     return f"bounced ({report.kind.value}, {report.status or 'no status'}){words}"[:1000]
 
 
-def _event(session: Session, kind: str, delivery: Delivery, report: Report, when: datetime) -> None:
-    detail = {
-        "status": report.status,
-        "diagnostic": (report.diagnostic or "")[:500] or None,
-        "feedback_type": report.feedback_type,
-    }
-    session.add(
-        Event(
-            kind=kind,
-            issue_id=delivery.issue_id,
-            subscriber_id=delivery.subscriber_id,
-            delivery_id=delivery.id,
-            detail={k: v for k, v in detail.items() if v},
-            created_at=when,
+@dataclass
+class _Event:
+    """The events one report records: of a delivery, or of a sign-up's confirmation."""
+
+    session: Session
+    delivery: Delivery | None
+    subscriber_id: int
+    report: Report
+    when: datetime
+
+    def add(self, kind: str) -> None:
+        report = self.report
+        detail = {
+            "status": report.status,
+            "diagnostic": (report.diagnostic or "")[:500] or None,
+            "feedback_type": report.feedback_type,
+            "of": "confirmation" if self.delivery is None else None,
+        }
+        self.session.add(
+            Event(
+                kind=kind,
+                issue_id=self.delivery.issue_id if self.delivery else None,
+                subscriber_id=self.subscriber_id,
+                delivery_id=self.delivery.id if self.delivery else None,
+                detail={k: v for k, v in detail.items() if v},
+                created_at=self.when,
+            )
         )
-    )
 
 
 def _record(session: Session, done: Processed, now: datetime) -> Processed:

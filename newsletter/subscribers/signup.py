@@ -50,9 +50,12 @@ def sign_up(
             link = f"{settings.base_url}/confirm/{confirm_token(signer, subscriber)}"
     if not link:
         return SignUp(result, sent=False)
-    message_id, message = confirmation_message(settings, result.email, name, link, now)
+    assert result.subscriber_id is not None
+    sid = result.subscriber_id
+    message_id, message = confirmation_message(settings, result.email, name, link, now, sid)
+    envelope = Envelope(settings.confirmation_envelope_from(sid), result.email, message_id)
     try:
-        transport.send(Envelope(settings.sender_email, result.email, message_id), message)
+        transport.send(envelope, message)
     except DeliveryError as exc:
         with transaction(factory) as session:
             subscriber = session.get(Subscriber, result.subscriber_id)
