@@ -290,3 +290,29 @@ def test_branding_links_are_tracked_without_a_review(
     with factory() as session:
         row = session.scalar(select(IssueLink).where(IssueLink.url == site))
     assert row is not None and row.review_id is None
+
+
+def test_view_online_shows_the_issue_as_the_reader_got_it(
+    client: FlaskClient, settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    (ann,) = _send(factory, settings, ["ann@example.com"])
+    body = ann.get_body(("html",))
+    assert body is not None
+    found = re.search(r'href="https://news\.example\.org(/v/[^"]+)"', body.get_content())
+    assert found
+    answer = client.get(found.group(1))
+    assert answer.status_code == 200
+    assert answer.headers["X-Robots-Tag"] == "noindex"
+    page = answer.get_data(as_text=True)
+    assert "Dune" in page and "__nl" not in page
+    assert page.count("https://news.example.org/c/") == len(re.findall("/c/", body.get_content()))
+    assert "https://news.example.org/u/" in page  # their own unsubscribe link
+    assert settings.secret_key
+    signer = Signer(settings.secret_key.encode())
+    with factory() as session:
+        issue_id = session.scalar(select(IssueLink.issue_id))
+    # a test copy's link (subscriber 0): the issue as everyone gets it
+    assert client.get(f"/v/{signer.make('view', f'{issue_id}.0')}").status_code == 200
+    assert client.get(f"/v/{signer.make('view', '999.1')}").status_code == 404
+    assert client.get(f"/v/{signer.make('preferences', f'{issue_id}.1')}").status_code == 400
+    assert client.get(f"/v/{Signer(b'forged').make('view', f'{issue_id}.1')}").status_code == 400

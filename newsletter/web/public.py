@@ -16,8 +16,9 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.wrappers import Response
 
 from newsletter.db import transaction
-from newsletter.errors import InputError
+from newsletter.errors import InputError, NotFound
 from newsletter.models import SubscriberStatus, utcnow
+from newsletter.preview import online_copy
 from newsletter.sections import SECTIONS, parse_picks, sections_of
 from newsletter.subscribers import consent
 from newsletter.subscribers.signup import sign_up
@@ -147,6 +148,26 @@ def unsubscribe(token: str) -> Response | tuple[str, int]:
     except BadToken as exc:
         return bad_link(exc)
     return page("You are unsubscribed", f"{email} will get no more {c.settings.site_name} mail.")
+
+
+# -- view online ---------------------------------------------------------------------------------
+@public.get("/v/<token>")
+def view_online(token: str) -> Response | tuple[str, int]:
+    """The issue as this recipient got it, in the browser (the "View online" link)."""
+    c = ctx()
+    try:
+        issue, _, subscriber = c.signer.verify(token, "view").partition(".")
+        if not (issue.isdigit() and subscriber.isdigit()):
+            raise BadToken("malformed link token")
+        with c.factory() as session:
+            html = online_copy(session, c.settings, c.signer, int(issue), int(subscriber))
+    except BadToken as exc:
+        return bad_link(exc)
+    except NotFound as exc:
+        return page("This issue is gone", f"{exc}.", 404)
+    # not for search engines: the page holds this reader's own unsubscribe link
+    headers = {"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+    return Response(html, mimetype="text/html", headers=headers)
 
 
 # -- preferences ---------------------------------------------------------------------------------
