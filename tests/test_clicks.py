@@ -7,16 +7,18 @@ import email
 import html
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 
 import pytest
-from factories import issue_with, review
+from factories import NOW, issue_with, review
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.clicks import record_click
 from newsletter.compose.content import Branding
 from newsletter.compose.personalize import Placeholders
 from newsletter.compose.render import RenderedVariant
@@ -27,7 +29,17 @@ from newsletter.delivery.fanout import start_send
 from newsletter.delivery.memory import MemoryTransport
 from newsletter.delivery.sender import Sender
 from newsletter.ingest.urls import url_key
-from newsletter.models import DeliveryOpen, IssueLink, LinkClick, ReviewMetric, utcnow
+from newsletter.issues import build_issue
+from newsletter.models import (
+    DeliveryOpen,
+    IssueItem,
+    IssueLink,
+    LinkClick,
+    Review,
+    ReviewMetric,
+    Section,
+    utcnow,
+)
 from newsletter.subscribers.tokens import Signer
 from newsletter.web import create_app
 
@@ -316,3 +328,29 @@ def test_view_online_shows_the_issue_as_the_reader_got_it(
     assert client.get(f"/v/{signer.make('view', '999.1')}").status_code == 404
     assert client.get(f"/v/{signer.make('preferences', f'{issue_id}.1')}").status_code == 400
     assert client.get(f"/v/{Signer(b'forged').make('view', f'{issue_id}.1')}").status_code == 400
+
+
+def test_clicks_make_a_review_trend_in_the_next_issue(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    """Both reviews are in this week's "New"; only one is clicked. Next week neither is new,
+    and only the clicked one trends: its clicks are its trending score."""
+    (ann,) = _send(factory, settings, ["ann@example.com"])
+    links = _links(ann)
+    path = next(p for p, text in links.items() if "Read the review" in text)
+    _c, link, recipient = path.strip("/").split("/")
+    assert settings.secret_key
+    signer = Signer(settings.secret_key.encode())
+    with transaction(factory) as session:
+        target = record_click(session, signer, link, recipient, NOW, settings.timezone)
+    assert target.counted
+    clicked = target.url
+    with transaction(factory) as session:
+        built = build_issue(session, settings, now=NOW + timedelta(days=7))
+    with factory() as session:
+        trending = session.scalars(
+            select(Review.url)
+            .join(IssueItem, IssueItem.review_id == Review.id)
+            .where(IssueItem.issue_id == built.issue_id, IssueItem.section == Section.TRENDING)
+        ).all()
+    assert trending == [clicked]
