@@ -118,22 +118,6 @@ class Settings:
         local, _, domain = parseaddr(self.bounce_address)[1].rpartition("@")
         return local, domain
 
-    def envelope_from(self, issue_id: int, subscriber_id: int) -> str:
-        """The SMTP MAIL FROM of one message: with a bounce address, a VERP address naming
-        the delivery (``bounces+7-42@d``), so a bounce identifies it even when the remote
-        MTA quotes nothing of the original; without one, the From address."""
-        verp = self.verp
-        if verp is None:
-            return self.sender_email
-        return f"{verp[0]}+{issue_id}-{subscriber_id}@{verp[1]}"
-
-    def confirmation_envelope_from(self, subscriber_id: int) -> str:
-        """MAIL FROM of a confirmation: ``bounces+c-42@d`` with a bounce address."""
-        verp = self.verp
-        if verp is None:
-            return self.sender_email
-        return f"{verp[0]}+c-{subscriber_id}@{verp[1]}"
-
     @property
     def timezone(self) -> ZoneInfo:
         """The site's zone: week keys and the weekly send time are read in it."""
@@ -213,25 +197,38 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return out
 
 
+def redact_url(value: str) -> str:
+    """``value`` with the password of its ``user:password@`` part replaced: error messages
+    name the URL, and must not print a secret to a terminal or a log."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return value
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 def _split(variable: str, value: str) -> SplitResult:
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise ConfigError(variable, f"unparsable URL {value!r}: {exc}") from exc
+        raise ConfigError(variable, f"unparsable URL {redact_url(value)!r}: {exc}") from exc
     return parts
 
 
 def parse_smtp_url(url: str, variable: str = PREFIX + "SMTP_URL") -> SmtpConfig:
     parts = _split(variable, url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(variable, f"expected smtp://host[:port] or smtps://host, got {url!r}")
+        got = redact_url(url)
+        raise ConfigError(variable, f"expected smtp://host[:port] or smtps://host, got {got!r}")
     query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
     try:
         port = parts.port or (465 if parts.scheme == "smtps" else 25)
         timeout = float(query.get("timeout", "30"))
     except ValueError as exc:
-        raise ConfigError(variable, f"bad port or timeout in {url!r}") from exc
+        raise ConfigError(variable, f"bad port or timeout in {redact_url(url)!r}") from exc
     return SmtpConfig(
         host=parts.hostname,
         port=port,
@@ -280,14 +277,15 @@ def _database_url(variable: str, value: str) -> str:
     try:
         make_url(value)
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError(variable, f"unparsable database URL {value!r}") from exc
+        raise ConfigError(variable, f"unparsable database URL {redact_url(value)!r}") from exc
     return value
 
 
 def _broker_url(variable: str, value: str) -> str:
     scheme = _split(variable, value).scheme
     if scheme not in ("redis", "rediss", "amqp", "amqps", "memory", "sentinel"):
-        raise ConfigError(variable, f"expected a redis:// or amqp:// URL, got {value!r}")
+        got = redact_url(value)
+        raise ConfigError(variable, f"expected a redis:// or amqp:// URL, got {got!r}")
     return value
 
 
@@ -331,7 +329,7 @@ def _bool(variable: str, value: str) -> bool:
 def _address(variable: str, value: str) -> str:
     address = _from(variable, value)
     if "+" in parseaddr(address)[1].partition("@")[0]:
-        # VERP appends "+issue-subscriber" to the local part (see Settings.envelope_from)
+        # VERP appends "+issue-subscriber-sig" to the local part (delivery/verp.py)
         raise ConfigError(variable, f"the local part cannot contain '+', got {value!r}")
     return parseaddr(address)[1]
 
@@ -339,7 +337,8 @@ def _address(variable: str, value: str) -> str:
 def _imap_url(variable: str, value: str) -> str:
     parts = _split(variable, value)
     if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-        raise ConfigError(variable, f"expected imaps://user:password@host/MAILBOX, got {value!r}")
+        got = redact_url(value)
+        raise ConfigError(variable, f"expected imaps://user:password@host/MAILBOX, got {got!r}")
     return value
 
 

@@ -6,10 +6,12 @@ real MTAs and feedback loops; ``expected.json`` says what each one must come to.
 
 from __future__ import annotations
 
+import base64
 import json
 import mailbox
+import quopri
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from newsletter.db import transaction
 from newsletter.delivery.fanout import start_send
 from newsletter.delivery.memory import MemoryTransport
 from newsletter.delivery.sender import Sender
+from newsletter.delivery.verp import Identified, ReturnPath
 from newsletter.errors import InputError
 from newsletter.models import (
     BounceReport,
@@ -38,23 +41,26 @@ from newsletter.models import (
     SuppressionReason,
     utcnow,
 )
+from newsletter.subscribers.bounce_run import process_mailbox
 from newsletter.subscribers.bounces import (
     BouncePolicy,
+    Processed,
     match,
-    process_mailbox,
     process_report,
 )
 from newsletter.subscribers.consent import Signup
 from newsletter.subscribers.mailboxes import LocalMailbox, open_mailbox
-from newsletter.subscribers.reports import NotAReport, ReportKind, classify, parse_report
+from newsletter.subscribers.reports import NotAReport, parse_report
 from newsletter.subscribers.signup import sign_up
+from newsletter.subscribers.smtp_status import ReportKind, classify
 from newsletter.subscribers.tokens import Signer
 
 SAMPLES = FIXTURES / "bounces"
 EXPECTED: dict[str, dict[str, object]] = json.loads((SAMPLES / "expected.json").read_text())
+PATH = ReturnPath("bounces", "news.example.com", b"test-secret")
 POLICY = BouncePolicy(
     domain="news.example.com",
-    verp=("bounces", "news.example.com"),
+    return_path=PATH,
     soft_limit=3,
     soft_window=timedelta(days=30),
 )
@@ -79,7 +85,12 @@ def test_each_sample_parses_to_its_expected_report(name: str) -> None:
         assert ids is None
     else:
         assert report.kind.value == expected["kind"]
-        assert ids == (expected["issue_id"], expected["subscriber_id"])
+        assert ids is not None
+        assert (ids.issue_id, ids.subscriber_id) == (
+            expected["issue_id"],
+            expected["subscriber_id"],
+        )
+        assert not ids.signed  # the samples' return paths carry no signature of our key
 
 
 def test_without_a_bounce_address_only_the_message_id_matches() -> None:
@@ -87,7 +98,7 @@ def test_without_a_bounce_address_only_the_message_id_matches() -> None:
     verp_only = parse_report(_raw("03-outlook-recipient-not-found-no-original.eml"))
     assert match(verp_only, no_verp) is None
     by_id = parse_report(_raw("01-postfix-user-unknown.eml"))
-    assert match(by_id, no_verp) == (7, 42)
+    assert match(by_id, no_verp) == Identified(7, 42, signed=False)
     # a Message-ID of the same shape from another domain is not ours
     other = BouncePolicy("other.example", None, 3, timedelta(days=30))
     assert match(by_id, other) is None
@@ -362,7 +373,9 @@ def test_a_verp_return_path_round_trip(factory: sessionmaker[Session], settings:
         ann = session.scalar(select(Subscriber).where(Subscriber.email_key == "ann@example.com"))
         assert ann is not None
         ann_id = ann.id
-    assert envelope.mail_from == f"bounces+{issue_id}-{ann_id}@reviews.example.com"
+    assert re.fullmatch(
+        rf"bounces\+{issue_id}-{ann_id}-[0-9a-f]{{10}}@reviews\.example\.com", envelope.mail_from
+    )
     dsn = (
         f"From: MAILER-DAEMON@mx.example.com\nTo: {envelope.mail_from}\n"
         "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
@@ -438,7 +451,9 @@ def test_a_bounced_confirmation_stops_that_sign_up(
     assert done.sent
     envelope, _raw_message = transport.sent[0]
     sid = done.result.subscriber_id
-    assert envelope.mail_from == f"bounces+c-{sid}@reviews.example.com"
+    assert re.fullmatch(
+        rf"bounces\+c-{sid}-[0-9a-f]{{10}}@reviews\.example\.com", envelope.mail_from
+    )
     assert re.fullmatch(rf"<confirm\.{sid}\.[0-9a-f]+@reviews\.example\.com>", envelope.message_id)
     if by == "message-id":
         dsn = _dsn_for("kim@exmaple.com", "digest@reviews.example.com", envelope.message_id)
@@ -454,3 +469,174 @@ def test_a_bounced_confirmation_stops_that_sign_up(
     )
     assert again.result.outcome is Signup.BLOCKED and not again.sent
     assert len(transport.sent) == 1
+
+
+# -- what a hostile or odd mailbox must not do ----------------------------------------------------
+def test_forged_bounces_change_nothing(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Ids are sequential, so anyone can mail "bounces" for ids 1, 2, 3... to the bounce
+    address. Without our signature on the return path a report must name the subscriber's
+    own address; a made-up signature is refused outright."""
+    _seed(factory)
+    forged = [
+        # no recipient at all, an unsigned VERP address and a guessed Message-ID
+        b"From: mailer-daemon@attacker.example\nTo: bounces+7-42@news.example.com\n"
+        b"Subject: Undelivered\n\n550 5.1.1 whatever <nl.2026-W48.7.42@news.example.com>\n",
+        # a complaint for a guessed Message-ID, recipient not the subscriber's
+        _dsn_for(
+            "someone@else.example",
+            "bounces@news.example.com",
+            "<nl.2026-W48.7.43@news.example.com>",
+        ),
+        # a signature that is not ours
+        _dsn_for("x@y.example", "bounces+7-44-0123456789@news.example.com", None),
+        # a confirmation bounce for someone who confirmed long ago
+        _dsn_for(str(EXPECTED_BY_ID[45]), PATH.for_confirmation(45), None),
+        # ids too large to be ours (an integer overflow in the database otherwise)
+        _dsn_for("x@y.example", "bounces+1-99999999999999999999@news.example.com", None),
+    ]
+    for raw in forged:
+        with transaction(factory) as session:
+            assert process_report(session, raw, POLICY, NOW).outcome == "unmatched"
+    for sid in (42, 43, 44, 45):
+        assert _subscriber(factory, sid) == (SubscriberStatus.CONFIRMED, None)
+
+
+def test_a_signed_return_path_is_trusted_even_when_the_mail_was_forwarded(
+    factory: sessionmaker[Session],
+) -> None:
+    _seed(factory)
+    forwarded = _dsn_for("alice@new-provider.example", PATH.for_delivery(7, 42), None)
+    with transaction(factory) as session:
+        assert process_report(session, forwarded, POLICY, NOW).outcome == "hard"
+    assert _subscriber(factory, 42) == (SubscriberStatus.BOUNCED, SuppressionReason.HARD_BOUNCE)
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "kind", "code"),
+    [
+        (
+            "5.0.0",
+            "smtp; 552-5.2.2 The email account that you tried to reach is over quota",
+            "soft",
+            "5.2.2",
+        ),
+        ("5.0.0", "smtp; 554 Message rejected: spam content", "soft", "5.0.0"),
+        ("5.0.0", "smtp; 550 Requested action not taken: user unknown", "hard", "5.0.0"),
+        ("", "smtp; 550 5.1.1 <a@example.org>: Recipient address rejected", "hard", "5.1.1"),
+        ("4.0.0", "smtp; 452 4.2.2 Mailbox full", "soft", "4.2.2"),
+    ],
+)
+def test_the_most_specific_status_wins(status: str, diagnostic: str, kind: str, code: str) -> None:
+    raw = (
+        "From: MAILER-DAEMON@mx.example.com\nTo: bounces@news.example.com\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        f"Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: {diagnostic}\n--b--\n"
+    ).encode()
+    report = parse_report(raw)
+    assert (report.kind.value, report.status) == (kind, code)
+
+
+def test_encoded_report_parts_are_read() -> None:
+    fields = (
+        "Reporting-MTA: dns; mx.example.com\n\nFinal-Recipient: rfc822; a@example.org\n"
+        "Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 unknown user=\n"
+    )
+    for encoding, body in (
+        ("base64", base64.encodebytes(fields.encode()).decode()),
+        ("quoted-printable", quopri.encodestring(fields.encode()).decode()),
+    ):
+        raw = (
+            "From: MAILER-DAEMON@mx.example.com\nMIME-Version: 1.0\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+            f"--b\nContent-Type: message/delivery-status\nContent-Transfer-Encoding: {encoding}\n\n"
+            f"{body}\n--b--\n"
+        ).encode()
+        report = parse_report(raw)
+        assert (report.kind, report.status, report.recipient) == (
+            ReportKind.HARD,
+            "5.1.1",
+            "a@example.org",
+        ), encoding
+        assert report.diagnostic == "550 5.1.1 unknown user="
+    arf = base64.encodebytes(b"Feedback-Type: abuse\nUser-Agent: x/1\nVersion: 1\n").decode()
+    raw = (
+        "From: fbl@isp.example\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        "--b\nContent-Type: message/feedback-report\nContent-Transfer-Encoding: base64\n\n"
+        f"{arf}\n--b--\n"
+    ).encode()
+    assert parse_report(raw).kind is ReportKind.COMPLAINT
+
+
+def test_an_ip_address_is_not_a_status_code() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.com\nSubject: failure notice\n\n"
+        b"Hi. This is the qmail-send program.\n<kim@example.org>:\n"
+        b"10.4.20.1 does not like recipient.\nRemote host said: 550 5.1.1 no such user\n"
+    )
+    report = parse_report(raw)
+    assert (report.kind, report.status, report.recipient) == (
+        ReportKind.HARD,
+        "5.1.1",
+        "kim@example.org",
+    )
+
+
+def test_one_bad_message_does_not_block_the_mailbox(
+    factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report whose application fails in a way nobody foresaw is recorded as unparsable
+    with the reason and kept aside; the messages after it are still applied."""
+    _seed(factory)
+    real = process_report
+    poison = _raw("04-sendmail-expired-4.4.7.eml")
+
+    def flaky(session: Session, raw: bytes, policy: BouncePolicy, now: datetime) -> Processed:
+        if raw == poison:
+            raise ValueError("an unforeseen shape")
+        return real(session, raw, policy, now)
+
+    monkeypatch.setattr("newsletter.subscribers.bounce_run.process_report", flaky)
+    source = _maildir(
+        tmp_path / "Bounces", ["04-sendmail-expired-4.4.7.eml", "01-postfix-user-unknown.eml"]
+    )
+    run = process_mailbox(factory, LocalMailbox(source), POLICY, tmp_path / "aside", NOW)
+    assert run.counts == {"unparsable": 1, "hard": 1}
+    with factory() as session:
+        reasons = list(
+            session.scalars(select(BounceReport.reason).where(BounceReport.outcome == "unparsable"))
+        )
+    assert reasons == ["could not apply it: ValueError: an unforeseen shape"]
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_delete_empties_a_local_mailbox(
+    kind: str, factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    _seed(factory)
+    names = ["01-postfix-user-unknown.eml", "12-out-of-office-auto-reply.eml"]
+    if kind == "maildir":
+        path = _maildir(tmp_path / "Bounces", names)
+    else:
+        path = tmp_path / "bounces.mbox"
+        created = mailbox.mbox(path, create=True)
+        for name in names:
+            created.add(_raw(name))
+        created.close()
+    box = open_mailbox(str(path), None, delete=True)
+    try:
+        run = process_mailbox(factory, box, POLICY, tmp_path / "aside", NOW)
+    finally:
+        box.close()
+    assert run.counts == {"hard": 1, "unparsable": 1}
+    reopened = mailbox.Maildir(path) if kind == "maildir" else mailbox.mbox(path)
+    assert len(reopened) == 0
+    reopened.close()
+
+
+def test_a_source_that_looks_like_a_url_is_named_without_its_password() -> None:
+    with pytest.raises(InputError, match=r"imap5://bounce:\*\*\*@mail.example.com/") as caught:
+        open_mailbox("imap5://bounce:pa55word@mail.example.com/", None)
+    assert "pa55word" not in str(caught.value)

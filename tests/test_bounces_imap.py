@@ -20,8 +20,8 @@ from test_bounces import POLICY, _raw, _seed, _subscriber
 
 from newsletter.errors import InputError, WorkError
 from newsletter.models import SubscriberStatus, SuppressionReason
-from newsletter.subscribers.bounces import process_mailbox
-from newsletter.subscribers.mailboxes import ImapMailbox, open_mailbox
+from newsletter.subscribers.bounce_run import process_mailbox
+from newsletter.subscribers.mailboxes import KEYWORD, ImapMailbox, open_mailbox
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PASSWORD = "imap-test-secret"
@@ -104,10 +104,11 @@ service anvil {{
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _append(port: int, names: list[str]) -> None:
+def _append(port: int, names: list[str], *, create: bool = True) -> None:
     imap = imaplib.IMAP4("127.0.0.1", port)
     imap.login("bounces", PASSWORD)
-    imap.create("Bounces")
+    if create:
+        imap.create("Bounces")
     for name in names:
         raw = _raw(name).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         assert imap.append("Bounces", None, None, raw)[0] == "OK"
@@ -135,17 +136,46 @@ def test_reports_in_an_imap_mailbox_are_applied_once(
     assert run.counts == {"hard": 1, "complaint": 1, "unparsable": 1}
     assert _subscriber(factory, 42) == (SubscriberStatus.BOUNCED, SuppressionReason.HARD_BOUNCE)
     assert _subscriber(factory, 48) == (SubscriberStatus.COMPLAINED, SuppressionReason.COMPLAINT)
-    # every message was marked \Seen after its commit: the next run fetches nothing
+    # every message was flagged after its commit; someone reading the folder in a mail
+    # client (which sets \Seen, or clears it) changes nothing: the next run fetches nothing
+    imap = imaplib.IMAP4("127.0.0.1", imap_port)
+    imap.login("bounces", PASSWORD)
+    imap.select("Bounces")
+    assert imap.uid("SEARCH", f"KEYWORD {KEYWORD}")[1][0].split() == [b"1", b"2", b"3"]
+    imap.uid("STORE", "1:*", "-FLAGS", "(\\Seen)")
+    imap.logout()
     again = ImapMailbox(url)
     try:
         assert list(again) == []
     finally:
         again.close()
+    # a new report in the folder is the only thing the next run reads
+    _append(imap_port, ["02-exim-user-unknown-full-original.eml"], create=False)
+    box = open_mailbox("imap", url)
+    try:
+        run = process_mailbox(factory, box, POLICY, tmp_path / "aside", NOW)
+    finally:
+        box.close()
+    assert run.counts == {"hard": 1}
+
+
+def test_delete_empties_the_imap_folder(
+    factory: sessionmaker[Session], imap_port: int, tmp_path: Path
+) -> None:
+    _seed(factory)
+    _append(imap_port, ["01-postfix-user-unknown.eml", "11-garbage-truncated-mime.eml"])
+    url = f"imap://bounces:{PASSWORD}@127.0.0.1:{imap_port}/Bounces"
+    box = open_mailbox("imap", url, delete=True)
+    try:
+        run = process_mailbox(factory, box, POLICY, tmp_path / "aside", NOW)
+    finally:
+        box.close()
+    assert run.counts == {"hard": 1, "unparsable": 1}
     imap = imaplib.IMAP4("127.0.0.1", imap_port)
     imap.login("bounces", PASSWORD)
-    imap.select("Bounces")
-    assert imap.uid("SEARCH", "SEEN")[1][0].split() == [b"1", b"2", b"3"]
+    assert imap.select("Bounces")[1] == [b"0"]  # nothing left
     imap.logout()
+    assert len(list((tmp_path / "aside").glob("*.eml"))) == 1  # the garbage, kept aside
 
 
 def test_imap_errors_are_named(imap_port: int) -> None:

@@ -354,3 +354,36 @@ def test_clicks_make_a_review_trend_in_the_next_issue(
             .where(IssueItem.issue_id == built.issue_id, IssueItem.section == Section.TRENDING)
         ).all()
     assert trending == [clicked]
+
+
+def test_text_links_end_where_the_html_says() -> None:
+    """Prose punctuation next to a URL in the text part: the HTML href says where it ends."""
+    urls = [
+        "https://en.wikipedia.org/wiki/Heat_(1995_film)",
+        "https://example.com/it's-here",
+        "https://example.com/wow!",
+    ]
+    body = (
+        "<html><body>"
+        + "".join(f'<a href="{html.escape(u)}">x</a>' for u in urls)
+        + "</body></html>"
+    )
+    text = (
+        "(see https://en.wikipedia.org/wiki/Heat_(1995_film)).\n"
+        "It's at https://example.com/it's-here, go.\n"
+        "Say https://example.com/wow!!\n"
+        "Not in the mail: https://other.example/x.\n"
+    )
+    seen: list[str] = []
+
+    def token(url: str) -> str:
+        seen.append(url)
+        return f"L{len(seen)}"
+
+    out = track(RenderedVariant(0, "S", body, text, "0badcafe"), BASE, token)
+    click = Placeholders("0badcafe").marks["click_token"]
+    assert seen == urls  # registered from the HTML, exactly
+    assert f"(see {BASE}/c/L1/{click}).\n" in out.text
+    assert f"It's at {BASE}/c/L2/{click}, go.\n" in out.text
+    assert f"Say {BASE}/c/L3/{click}!\n" in out.text
+    assert "Not in the mail: https://other.example/x.\n" in out.text  # not tracked

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from newsletter.config import Settings, parse_smtp_url, parse_weekly_at
+from newsletter.delivery.verp import Identified, ReturnPath
 from newsletter.errors import ConfigError
 
 
@@ -154,12 +156,39 @@ def test_unreadable_dotenv_is_named(tmp_path: Path) -> None:
         Settings.from_env({}, dotenv)
 
 
-def test_bounce_address_gives_a_verp_return_path_per_message() -> None:
-    plain = Settings.from_mapping({"NEWSLETTER_FROM": "News <news@example.com>"})
-    assert plain.envelope_from(7, 42) == "news@example.com"
-    verp = Settings.from_mapping({"NEWSLETTER_BOUNCE_ADDRESS": "Bounces <bounces@mx.example.com>"})
+def test_bounce_address_gives_a_signed_verp_return_path_per_message() -> None:
+    verp = Settings.from_mapping(
+        {
+            "NEWSLETTER_BOUNCE_ADDRESS": "Bounces <bounces@mx.example.com>",
+            "NEWSLETTER_SECRET_KEY": "k",
+        }
+    )
     assert verp.bounce_address == "bounces@mx.example.com"
-    assert verp.envelope_from(7, 42) == "bounces+7-42@mx.example.com"
+    path = ReturnPath.from_settings(verp)
+    assert path is not None
+    address = path.for_delivery(7, 42)
+    assert re.fullmatch(r"bounces\+7-42-[0-9a-f]{10}@mx\.example\.com", address)
+    assert path.identify(address) == Identified(7, 42, signed=True)
+    assert path.identify(path.for_confirmation(42)) == Identified(None, 42, signed=True)
+    # another subscriber's id under this signature, or a made-up signature: not ours
+    assert path.identify(address.replace("-42-", "-43-")) is None
+    assert path.identify("bounces+7-42-0123456789@mx.example.com") is None
+    assert path.identify("bounces+7-42@mx.example.com") == Identified(7, 42, signed=False)
+    assert path.identify("bounces+7-9999999999@mx.example.com") is None  # not an id of ours
+    assert ReturnPath.from_settings(Settings()) is None
+
+
+def test_secrets_in_urls_are_not_printed() -> None:
+    for variable, value in (
+        ("NEWSLETTER_BOUNCE_IMAP_URL", "pop3://bounce:pa55word@mail.example.com/"),
+        ("NEWSLETTER_SMTP_URL", "http://user:pa55word@mail.example.com"),
+        ("NEWSLETTER_SMTP_URL", "smtp://user:pa55word@mail.example.com:port"),
+        ("NEWSLETTER_BROKER_URL", "nats://user:pa55word@mq.example.com"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_mapping({variable: value})
+        assert "pa55word" not in str(caught.value)
+        assert "user:***@" in str(caught.value) or "bounce:***@" in str(caught.value)
 
 
 def test_tracking_switches() -> None:

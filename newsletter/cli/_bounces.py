@@ -22,19 +22,26 @@ def bounces() -> None:
     default=None,
     help="Folder for reports that were not applied (default: DATA_DIR/bounces/aside).",
 )
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Remove each message from SOURCE once its outcome is committed.",
+)
 @click.pass_context
-def bounces_process(ctx: click.Context, source: str, aside: Path | None) -> None:
+def bounces_process(ctx: click.Context, source: str, aside: Path | None, delete: bool) -> None:
     """Apply the bounces (RFC 3464) and complaints (RFC 5965) in SOURCE.
 
     SOURCE is a maildir folder, an mbox file, an imap(s):// URL, or "imap" for
-    NEWSLETTER_BOUNCE_IMAP_URL. Each report is applied once, however often it is read.
+    NEWSLETTER_BOUNCE_IMAP_URL. Each report is applied once, however often it is read;
+    on IMAP, processed messages are flagged and not fetched again.
     """
     from newsletter.models import utcnow
-    from newsletter.subscribers.bounces import BouncePolicy, process_mailbox
+    from newsletter.subscribers.bounce_run import process_mailbox
+    from newsletter.subscribers.bounces import BouncePolicy
     from newsletter.subscribers.mailboxes import open_mailbox
 
     rt = runtime(ctx)
-    box = open_mailbox(source, rt.settings.bounce_imap_url)
+    box = open_mailbox(source, rt.settings.bounce_imap_url, delete=delete)
     folder = aside or rt.settings.data_dir / "bounces" / "aside"
     try:
         run = process_mailbox(

@@ -37,6 +37,7 @@ from newsletter.delivery.transport import (
     Transport,
     UnknownOutcome,
 )
+from newsletter.delivery.verp import ReturnPath
 from newsletter.models import (
     Delivery,
     DeliveryState,
@@ -97,8 +98,8 @@ class Sender:
         self.signer = Signer(load_secret(settings))
         # parsed once per process: each parseaddr costs ~60 µs, a tenth of a message's work
         self.mail_from = settings.sender_email
-        # With NEWSLETTER_BOUNCE_ADDRESS: a VERP return path per message (Settings.envelope_from)
-        self.verp = settings.verp
+        # With NEWSLETTER_BOUNCE_ADDRESS: a signed VERP return path per message (delivery/verp.py)
+        self.return_path = ReturnPath.from_settings(settings)
         self.unsubscribe_mailto = settings.unsubscribe_mailto
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
         self._failures = 0  # temporary failures in a row, across batches of this process
@@ -267,8 +268,8 @@ class Sender:
             # The previous message's outcome is committed through ``ready``, while the mail
             # server reads this one's envelope (see newsletter.delivery.outcomes).
             mail_from = (
-                f"{self.verp[0]}+{issue_id}-{row.subscriber_id}@{self.verp[1]}"
-                if self.verp
+                self.return_path.for_delivery(issue_id, row.subscriber_id)
+                if self.return_path
                 else self.mail_from
             )
             self.transport.send(

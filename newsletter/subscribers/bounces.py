@@ -24,14 +24,12 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.db import transaction
+from newsletter.delivery.verp import Identified, ReturnPath
 from newsletter.models import (
     BounceReport,
     Delivery,
@@ -41,8 +39,8 @@ from newsletter.models import (
     SubscriberStatus,
     SuppressionReason,
 )
-from newsletter.subscribers.mailboxes import Mailbox, keep_aside
-from newsletter.subscribers.reports import NotAReport, Report, ReportKind, parse_report
+from newsletter.subscribers.reports import NotAReport, Report, parse_report
+from newsletter.subscribers.smtp_status import ReportKind
 from newsletter.subscribers.suppression import suppress
 
 UNMATCHED = "unmatched"
@@ -55,7 +53,7 @@ class BouncePolicy:
     """What :func:`process_report` needs from the settings."""
 
     domain: str  # the domain of our Message-IDs
-    verp: tuple[str, str] | None  # NEWSLETTER_BOUNCE_ADDRESS as (local part, domain)
+    return_path: ReturnPath | None  # NEWSLETTER_BOUNCE_ADDRESS, for VERP
     soft_limit: int
     soft_window: timedelta
 
@@ -63,44 +61,38 @@ class BouncePolicy:
     def from_settings(cls, settings: Settings) -> BouncePolicy:
         return cls(
             domain=settings.mail_domain,
-            verp=settings.verp,
+            return_path=ReturnPath.from_settings(settings),
             soft_limit=settings.soft_bounce_limit,
             soft_window=timedelta(days=settings.soft_bounce_days),
         )
 
     def message_id_patterns(self) -> list[re.Pattern[str]]:
-        domain = re.escape(self.domain)
+        domain, number = re.escape(self.domain), r"\d{1,9}"
         return [
             # delivery.fanout.message_id: <nl.{week}.{issue}.{subscriber}@{domain}>
-            re.compile(rf"<nl\.[^.<>@\s]+\.(?P<issue>\d+)\.(?P<sub>\d+)@{domain}>", re.I),
+            re.compile(rf"<nl\.[^.<>@\s]+\.(?P<issue>{number})\.(?P<sub>{number})@{domain}>", re.I),
             # compose.confirmation: <confirm.{subscriber}.{random}@{domain}>
-            re.compile(rf"<confirm\.(?P<sub>\d+)\.[0-9a-f]+@{domain}>", re.I),
-        ]
-
-    def verp_patterns(self) -> list[re.Pattern[str]]:
-        if self.verp is None:
-            return []
-        local, domain = (re.escape(p) for p in self.verp)
-        return [
-            re.compile(rf"{local}\+(?P<issue>\d+)-(?P<sub>\d+)@{domain}", re.I),
-            re.compile(rf"{local}\+c-(?P<sub>\d+)@{domain}", re.I),  # a confirmation
+            re.compile(rf"<confirm\.(?P<sub>{number})\.[0-9a-f]+@{domain}>", re.I),
         ]
 
 
-def match(report: Report, policy: BouncePolicy) -> tuple[int | None, int] | None:
-    """(issue id, subscriber id) of the message ``report`` is about: from our Message-ID,
-    else from a VERP address the report was delivered to. The issue id is None for a
-    confirmation mail (a sign-up's, not an issue's)."""
-    candidates = [
-        *((p, i.strip()) for i in report.message_ids for p in policy.message_id_patterns()),
-        *((p, a) for a in report.addressed_to for p in policy.verp_patterns()),
-    ]
-    for pattern, text in candidates:
-        found = pattern.fullmatch(text)
-        if found:
-            issue = found.groupdict().get("issue")
-            return (int(issue) if issue else None), int(found.group("sub"))
-    return None
+def match(report: Report, policy: BouncePolicy) -> Identified | None:
+    """Which of our messages ``report`` is about (issue id None: a sign-up's confirmation).
+    A signed VERP return path first (trusted on its own), then our Message-ID in the quoted
+    original, then an unsigned VERP address (both trusted only with a matching recipient)."""
+    path = policy.return_path
+    verp = [i for a in report.addressed_to if path and (i := path.identify(a))]
+    signed = [i for i in verp if i.signed]
+    if signed:
+        return signed[0]
+    for message_id in report.message_ids:
+        for pattern in policy.message_id_patterns():
+            found = pattern.fullmatch(message_id.strip())
+            if found:
+                issue = found.groupdict().get("issue")
+                sub = int(found.group("sub"))
+                return Identified(int(issue) if issue else None, sub, signed=False)
+    return verp[0] if verp else None
 
 
 @dataclass(frozen=True)
@@ -128,22 +120,22 @@ def process_report(session: Session, raw: bytes, policy: BouncePolicy, now: date
     try:
         report = parse_report(raw)
     except NotAReport as exc:
-        return _record(session, Processed(digest, UNPARSABLE, str(exc)), now)
+        return record(session, Processed(digest, UNPARSABLE, str(exc)), now)
     except Exception as exc:  # a message no parser foresaw must not stop the run
         reason = f"cannot parse it: {type(exc).__name__}: {exc}"
-        return _record(session, Processed(digest, UNPARSABLE, reason), now)
+        return record(session, Processed(digest, UNPARSABLE, reason), now)
     ids = match(report, policy)
     delivery: Delivery | None = None
     subscriber: Subscriber | None = None
-    if ids is not None and ids[0] is not None:
-        mine = (Delivery.issue_id == ids[0], Delivery.subscriber_id == ids[1])
+    if ids is not None and ids.issue_id is not None:
+        mine = (Delivery.issue_id == ids.issue_id, Delivery.subscriber_id == ids.subscriber_id)
         delivery = session.scalar(select(Delivery).where(*mine))
-        subscriber = session.get(Subscriber, ids[1]) if delivery else None
+        subscriber = session.get(Subscriber, ids.subscriber_id) if delivery else None
     elif ids is not None:  # a confirmation: the sign-up, not a delivery
-        subscriber = session.get(Subscriber, ids[1])
-    if subscriber is None:
-        why = "no Message-ID or return path of ours" if ids is None else "no such delivery"
-        return _record(session, Processed(digest, UNMATCHED, why), now)
+        subscriber = session.get(Subscriber, ids.subscriber_id)
+    why = _refuse(report, ids, delivery, subscriber)
+    if why is not None or subscriber is None:
+        return record(session, Processed(digest, UNMATCHED, why), now)
     when = min(report.date or now, now)
     promoted = False
     event = _Event(session, delivery, subscriber.id, report, when)
@@ -171,47 +163,28 @@ def process_report(session: Session, raw: bytes, policy: BouncePolicy, now: date
         suppress(session, subscriber.email_key, SuppressionReason.COMPLAINT, note, now)
     issue_id = delivery.issue_id if delivery is not None else None
     done = Processed(digest, report.kind.value, None, issue_id, subscriber.id, promoted=promoted)
-    return _record(session, done, now)
+    return record(session, done, now)
 
 
-@dataclass
-class BounceRun:
-    """Counts of one ``newsletter bounces process`` run, by outcome."""
-
-    counts: dict[str, int]
-    promoted: int = 0
-    aside: list[Path] | None = None
-
-    def summary(self) -> str:
-        order = ("hard", "soft", "delayed", "complaint", UNMATCHED, UNPARSABLE, DUPLICATE)
-        parts = [f"{self.counts.get(k, 0)} {k}" for k in order]
-        extra = f" ({self.promoted} soft became hard)" if self.promoted else ""
-        return ", ".join(parts) + extra
-
-
-def process_mailbox(
-    factory: sessionmaker[Session],
-    box: Mailbox,
-    policy: BouncePolicy,
-    aside: Path,
-    now: datetime,
-) -> BounceRun:
-    """Process every message of ``box``, each in its own transaction. Unmatched and
-    unparsable messages are copied to ``aside`` before their row commits."""
-    run = BounceRun(counts={}, aside=[])
-    for key, raw in box:
-        try:
-            with transaction(factory) as session:
-                done = process_report(session, raw, policy, now)
-                if done.outcome in (UNMATCHED, UNPARSABLE):
-                    assert run.aside is not None
-                    run.aside.append(keep_aside(aside, done.digest, raw))
-        except IntegrityError:  # another run recorded the same report first
-            done = Processed(digest_of(raw), DUPLICATE, "processed by another run")
-        box.done(key)
-        run.counts[done.outcome] = run.counts.get(done.outcome, 0) + 1
-        run.promoted += done.promoted
-    return run
+def _refuse(
+    report: Report,
+    ids: Identified | None,
+    delivery: Delivery | None,
+    subscriber: Subscriber | None,
+) -> str | None:
+    """Why a report must not be applied, if it must not. Our Message-IDs and an unsigned
+    VERP address are guessable (sequential ids), so without a signed return path the report
+    must also name the subscriber's own address: otherwise anyone could mail fake bounces for
+    ids 1, 2, 3... to the bounce address and suppress the whole list."""
+    if ids is None:
+        return "no Message-ID or return path of ours"
+    if subscriber is None:
+        return "no such delivery" if ids.issue_id is not None else "no such subscriber"
+    if not ids.signed and subscriber.email_key not in report.recipients:
+        return "its return path is not signed and it does not name the subscriber's address"
+    if delivery is None and subscriber.status is not SubscriberStatus.PENDING:
+        return "a confirmation of a sign-up that is no longer pending"
+    return None
 
 
 def _hard(
@@ -280,7 +253,7 @@ class _Event:
         )
 
 
-def _record(session: Session, done: Processed, now: datetime) -> Processed:
+def record(session: Session, done: Processed, now: datetime) -> Processed:
     session.add(
         BounceReport(
             digest=done.digest,

@@ -2,9 +2,12 @@
 
 :func:`open_mailbox` turns the ``SOURCE`` of ``newsletter bounces process`` into a
 :class:`Mailbox`: an iterator of ``(key, raw bytes)`` plus :meth:`Mailbox.done`, called after
-a message's outcome is committed. Local mailboxes are only read: the ``bounce_reports`` table
-already makes a second run a no-op, and an operator's files are not ours to rewrite. On IMAP,
-:meth:`done` sets ``\\Seen`` and only unseen messages are fetched, as a mail client would.
+a message's outcome is committed. By default nothing is removed: the ``bounce_reports`` table
+makes a second run over the same messages a no-op. With ``delete`` (``--delete``), :meth:`done`
+removes each message once its outcome is committed, as Mailman and listmonk consume their
+bounce mailboxes. On IMAP, processed messages get the keyword ``$NewsletterProcessed`` and
+only messages without it are fetched, so someone reading the folder in a mail client (which
+sets ``\\Seen``) hides nothing; a server that allows no keywords gets ``\\Seen`` instead.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from newsletter.config import redact_url
 from newsletter.errors import ConfigError, InputError, WorkError
 
 
@@ -33,10 +37,11 @@ class Mailbox(Protocol):
 
 
 class LocalMailbox:
-    """A maildir folder (``cur``/``new``/``tmp``) or an mbox file, read-only."""
+    """A maildir folder (``cur``/``new``/``tmp``) or an mbox file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, delete: bool = False) -> None:
         self.name = str(path)
+        self._delete = delete
         self._box: mailbox.Mailbox[mailbox.Message]
         if path.is_dir():
             if not ((path / "cur").is_dir() and (path / "new").is_dir()):
@@ -48,31 +53,47 @@ class LocalMailbox:
             if first and first != b"From ":
                 raise InputError(f"{path}: not an mbox file (it does not start with 'From ')")
             self._box = mailbox.mbox(path, factory=None, create=False)
+            if delete:
+                self._box.lock()  # mbox is one file: no other writer while we rewrite it
         else:
             raise InputError(f"{path}: no such maildir folder or mbox file")
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         try:
-            keys = sorted(self._box.keys(), key=str)
-            for key in keys:
-                yield str(key), self._box.get_bytes(key)
+            # str keys for the caller; an mbox's own are ints
+            self._keys: dict[str, Any] = {str(k): k for k in self._box.iterkeys()}
+            for name in sorted(self._keys):
+                yield name, self._box.get_bytes(self._keys[name])
         except OSError as exc:
             raise InputError(f"{self.name}: cannot read it: {exc.strerror or exc}") from exc
 
     def done(self, key: str) -> None:
-        """Nothing: a local mailbox is left as it was."""
+        """With ``delete``: remove the message (an mbox is rewritten once, on close)."""
+        if self._delete:
+            self._box.remove(self._keys[key])
 
     def close(self) -> None:
+        if isinstance(self._box, mailbox.mbox) and self._delete:
+            self._box.flush()
+            self._box.unlock()
         self._box.close()
 
 
-class ImapMailbox:
-    """The unseen messages of one IMAP mailbox (``imaps://user:password@host/Bounces``)."""
+KEYWORD = "$NewsletterProcessed"
 
-    def __init__(self, url: str, variable: str = "NEWSLETTER_BOUNCE_IMAP_URL") -> None:
+
+class ImapMailbox:
+    """The unprocessed messages of one IMAP mailbox (``imaps://user:password@host/Bounces``)."""
+
+    def __init__(
+        self, url: str, variable: str = "NEWSLETTER_BOUNCE_IMAP_URL", *, delete: bool = False
+    ) -> None:
+        self._delete = delete
+        self._deleted = False
         parts = urlsplit(url)
         if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-            raise ConfigError(variable, f"expected imaps://user:password@host/MAILBOX, got {url!r}")
+            got = redact_url(url)
+            raise ConfigError(variable, f"expected imaps://user:password@host/MAILBOX, got {got!r}")
         self.name = f"{parts.scheme}://{parts.hostname}{parts.path or '/INBOX'}"
         folder = unquote(parts.path.lstrip("/")) or "INBOX"
         try:
@@ -92,6 +113,10 @@ class ImapMailbox:
             kind, _ = self._imap.select(_quote(folder))
             if kind != "OK":
                 raise InputError(f"{self.name}: no such IMAP mailbox")
+            # RFC 3501 7.1: "\*" in PERMANENTFLAGS means new keywords can be stored
+            _code, flags = self._imap.response("PERMANENTFLAGS")
+            allowed = b" ".join(f for f in flags if isinstance(f, bytes))
+            self._mark = KEYWORD if b"\\*" in allowed else "\\Seen"
         except (OSError, imaplib.IMAP4.error, InputError) as exc:
             self._imap.shutdown()
             if isinstance(exc, InputError):
@@ -100,10 +125,11 @@ class ImapMailbox:
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         try:
-            kind, data = self._imap.uid("SEARCH", "UNSEEN")
+            wanted = "UNSEEN" if self._mark == "\\Seen" else f"UNKEYWORD {KEYWORD}"
+            kind, data = self._imap.uid("SEARCH", wanted)
             uids = data[0].split() if kind == "OK" and data and data[0] else []
             for uid in uids:
-                # BODY.PEEK does not set \Seen: only done() does, after the commit
+                # BODY.PEEK sets no \Seen: the message is marked in done(), after the commit
                 kind, parts = self._imap.uid("FETCH", uid, "(BODY.PEEK[])")
                 body = next((p[1] for p in parts if isinstance(p, tuple)), None)
                 if kind == "OK" and isinstance(body, bytes):
@@ -112,13 +138,17 @@ class ImapMailbox:
             raise WorkError(f"{self.name}: {exc}") from exc
 
     def done(self, key: str) -> None:
+        flag = "\\Deleted" if self._delete else self._mark
         try:
-            self._imap.uid("STORE", key, "+FLAGS", "(\\Seen)")
+            self._imap.uid("STORE", key, "+FLAGS", f"({flag})")
         except (OSError, imaplib.IMAP4.error) as exc:
             raise WorkError(f"{self.name}: {exc}") from exc
+        self._deleted = self._deleted or self._delete
 
     def close(self) -> None:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            if self._deleted:
+                self._imap.expunge()
             self._imap.logout()
 
 
@@ -126,16 +156,20 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def open_mailbox(source: str, imap_url: str | None) -> Mailbox:
+def open_mailbox(source: str, imap_url: str | None, *, delete: bool = False) -> Mailbox:
     """``imap`` means NEWSLETTER_BOUNCE_IMAP_URL; an imap(s):// URL is used as given;
     anything else is a maildir folder or an mbox file."""
     if source == "imap":
         if not imap_url:
             raise InputError("imap: NEWSLETTER_BOUNCE_IMAP_URL is not set")
-        return ImapMailbox(imap_url)
+        return ImapMailbox(imap_url, delete=delete)
     if source.startswith(("imap://", "imaps://")):
-        return ImapMailbox(source, variable="SOURCE")
-    return LocalMailbox(Path(source))
+        return ImapMailbox(source, variable="SOURCE", delete=delete)
+    if "://" in source:
+        raise InputError(
+            f"{redact_url(source)}: expected a maildir folder, an mbox file or an imap(s):// URL"
+        )
+    return LocalMailbox(Path(source), delete=delete)
 
 
 def keep_aside(folder: Path, digest: str, raw: bytes) -> Path:

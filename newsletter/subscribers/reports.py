@@ -20,21 +20,18 @@ message no parser can read.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.policy
-import enum
+import quopri
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-
-class ReportKind(enum.StrEnum):
-    HARD = "hard"  # the address does not work: stop mailing it
-    SOFT = "soft"  # it failed this time (mailbox full, policy, retries ran out)
-    DELAYED = "delayed"  # a warning: the MTA is still trying
-    COMPLAINT = "complaint"  # the recipient reported the message as spam
+from newsletter.subscribers.smtp_status import ReportKind, classify, status_in
 
 
 class NotAReport(ValueError):
@@ -51,10 +48,11 @@ class Report:
     addressed_to: tuple[str, ...]  # where the report was delivered: a VERP address, if any
     date: datetime | None  # when the report was written (its Date field)
     feedback_type: str | None = None
+    # Every address the report says the message was for (Final-Recipient, Original-Recipient,
+    # Original-Rcpt-To), lower-cased: checked against the subscriber's (bounces.py).
+    recipients: tuple[str, ...] = ()
 
 
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_SMTP_CODE = re.compile(r"\b([45])\d\d\b")
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s]+>")
 # Where an MTA says who the report was for; the bounce's own To is the envelope sender of
 # the original message, i.e. our VERP address (RFC 3464 2.2; RFC 5321 4.5.5).
@@ -66,20 +64,6 @@ _BOUNCE_SUBJECT = re.compile(
     r"|mail delivery failed|delivery notification|could not be delivered",
     re.IGNORECASE,
 )
-
-
-def classify(status: str | None, action: str = "failed") -> ReportKind:
-    """Hard or soft, from an RFC 3463 code. Only a class-5 addressing or mailbox failure is
-    hard; a full mailbox (5.2.2), an over-size message (5.2.3, 5.3.4) and policy rejections
-    (5.7.x: spam filters, DMARC) say nothing about whether the address works, so they are
-    soft, and only their repetition (the soft-bounce threshold) stops the mail."""
-    if action == "delayed":
-        return ReportKind.DELAYED
-    if status is None or not status.startswith("5."):
-        return ReportKind.SOFT
-    if status in ("5.2.2", "5.2.3", "5.3.4") or status.startswith("5.7."):
-        return ReportKind.SOFT
-    return ReportKind.HARD
 
 
 def parse_report(raw: bytes) -> Report:
@@ -111,18 +95,27 @@ def _find(msg: Message, content_type: str) -> Message | None:
 
 def _header_blocks(part: Message) -> list[Message]:
     """The field blocks of a message/delivery-status or message/feedback-report part. The
-    email package parses the former into a list of blocks, the latter (unknown to it) not."""
+    email package splits both into blocks already, but reads base64 or quoted-printable
+    text as if it were plain fields, so an encoded part is joined, decoded and split again."""
     payload = part.get_payload()
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if isinstance(payload, list):
-        return [p for p in payload if isinstance(p, Message)]
-    text = payload if isinstance(payload, str) else ""
-    if part.get("Content-Transfer-Encoding", "").lower() in ("base64", "quoted-printable"):
-        data = part.get_payload(decode=True)
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
-    blocks = re.split(r"\r?\n\s*\r?\n", text.strip())
-    return [
-        email.message_from_string(b.strip() + "\n", policy=email.policy.compat32) for b in blocks
-    ]
+        blocks = [p for p in payload if isinstance(p, Message)]
+        if encoding not in ("base64", "quoted-printable"):
+            return blocks
+        text = "\n\n".join(b.as_string() for b in blocks)
+    else:
+        text = payload if isinstance(payload, str) else ""
+    if encoding == "base64":
+        try:
+            text = base64.b64decode("".join(text.split())).decode("utf-8", "replace")
+        except (binascii.Error, ValueError) as exc:
+            raise NotAReport(f"a report part that is not valid base64: {exc}") from exc
+    elif encoding == "quoted-printable":
+        text = quopri.decodestring(text.encode("utf-8", "replace")).decode("utf-8", "replace")
+    chunks = re.split(r"\r?\n\s*\r?\n", text.strip())
+    compat = email.policy.compat32
+    return [email.message_from_string(c.strip() + "\n", policy=compat) for c in chunks]
 
 
 def _value(block: Message, name: str) -> str | None:
@@ -136,12 +129,20 @@ def _value(block: Message, name: str) -> str | None:
 
 
 def _status_of(block: Message) -> str | None:
-    for name in ("Status", "Diagnostic-Code"):
-        match = _STATUS.search(str(block.get(name, "")))
-        if match:
-            return match.group(0)
-    code = _SMTP_CODE.search(str(block.get("Diagnostic-Code", "")))
-    return f"{code.group(1)}.0.0" if code else None
+    """The block's Status, unless it is an unspecific x.0.0 and the Diagnostic-Code names a
+    more specific one of the same class (Exim: "Status: 5.0.0" with "552-5.2.2 ... quota")."""
+    status = status_in(str(block.get("Status", "")))
+    diagnostic = status_in(str(block.get("Diagnostic-Code", "")))
+    if status is None:
+        return diagnostic
+    if (
+        status.endswith(".0.0")
+        and diagnostic is not None
+        and not diagnostic.endswith(".0.0")
+        and diagnostic[0] == status[0]
+    ):
+        return diagnostic
+    return status
 
 
 def _dsn(msg: Message) -> Report:
@@ -164,15 +165,18 @@ def _dsn(msg: Message) -> Report:
         raise NotAReport(f"a delivery status notification with no failure ({', '.join(actions)})")
     action = str(chosen.get("Action")).strip().lower()
     status = _status_of(chosen)
-    recipient = _value(chosen, "Final-Recipient") or _value(chosen, "Original-Recipient")
+    diagnostic = _value(chosen, "Diagnostic-Code")
+    named = [_address(_value(chosen, f)) for f in ("Final-Recipient", "Original-Recipient")]
+    addresses = tuple(dict.fromkeys(a.lower() for a in named if a))
     return Report(
-        kind=classify(status, action),
+        kind=classify(status, action, diagnostic),
         status=status,
-        recipient=_address(recipient),
-        diagnostic=_value(chosen, "Diagnostic-Code"),
+        recipient=addresses[0] if addresses else None,
+        diagnostic=diagnostic,
         message_ids=_original_ids(msg),
         addressed_to=_addressed_to(msg),
         date=_date(msg),
+        recipients=addresses,
     )
 
 
@@ -185,10 +189,13 @@ def _feedback(msg: Message) -> Report:
     if feedback_type not in _COMPLAINTS:
         raise NotAReport(f"a feedback report of type {feedback_type!r}, not a complaint")
     mail_from = _address(_value(fields, "Original-Mail-From"))
+    rcpt_to = [str(v) for v in fields.get_all("Original-Rcpt-To", [])]
+    recipients = tuple(dict.fromkeys(a.lower() for _n, a in getaddresses(rcpt_to) if "@" in a))
     return Report(
         kind=ReportKind.COMPLAINT,
         status=None,
-        recipient=_address(_value(fields, "Original-Rcpt-To")),
+        recipients=recipients,
+        recipient=recipients[0] if recipients else None,
         diagnostic=None,
         message_ids=_original_ids(msg),
         addressed_to=_addressed_to(msg) + ((mail_from,) if mail_from else ()),
@@ -208,23 +215,22 @@ def _plain_bounce(msg: Message) -> Report:
     if not (_DAEMON.search(sender) or _BOUNCE_SUBJECT.search(subject)):
         raise NotAReport("not a report: neither multipart/report nor from a mailer daemon")
     text = _text_of(msg)
-    match = _STATUS.search(text)
-    status = match.group(0) if match and not match.group(0).startswith("2") else None
-    if status is None:
-        code = re.search(r"(?m)^\s*([45])\d\d[ -]", text)
-        status = f"{code.group(1)}.0.0" if code else None
+    status = status_in(text)
     if status is None:
         raise NotAReport("a mailer-daemon message with no SMTP status code in its text")
-    recipient = re.search(r"<([^<>\s@]+@[^<>\s]+)>:", text)
+    # qmail: "<user@example.org>:" before the remote server's words
+    named = re.findall(r"<([^<>\s@]+@[^<>\s]+)>:", text)
+    recipients = tuple(dict.fromkeys(a.lower() for a in named))
     line = next((ln.strip() for ln in text.splitlines() if status in ln), None)
     return Report(
-        kind=classify(status),
+        kind=classify(status, "failed", line),
         status=status,
-        recipient=_address(recipient.group(1)) if recipient else None,
+        recipient=recipients[0] if recipients else None,
         diagnostic=line,
         message_ids=tuple(dict.fromkeys(_MESSAGE_ID.findall(text))),
         addressed_to=_addressed_to(msg),
         date=_date(msg),
+        recipients=recipients,
     )
 
 

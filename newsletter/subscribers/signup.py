@@ -16,6 +16,7 @@ from newsletter.compose.confirmation import confirmation_message
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.transport import DeliveryError, Envelope, Transport
+from newsletter.delivery.verp import ReturnPath
 from newsletter.models import Subscriber
 from newsletter.subscribers.consent import SignupResult, confirm_token, subscribe
 from newsletter.subscribers.tokens import Signer
@@ -53,7 +54,9 @@ def sign_up(
     assert result.subscriber_id is not None
     sid = result.subscriber_id
     message_id, message = confirmation_message(settings, result.email, name, link, now, sid)
-    envelope = Envelope(settings.confirmation_envelope_from(sid), result.email, message_id)
+    return_path = ReturnPath.from_settings(settings)
+    mail_from = return_path.for_confirmation(sid) if return_path else settings.sender_email
+    envelope = Envelope(mail_from, result.email, message_id)
     try:
         transport.send(envelope, message)
     except DeliveryError as exc:
