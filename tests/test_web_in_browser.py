@@ -160,6 +160,14 @@ def test_a_reader_clicks_a_review_in_the_mail(
     page.set_content(body.get_content())  # the reader opens the mail again and clicks again
     page.get_by_role("link", name=re.compile("Read the review")).first.click()
     page.wait_for_url("https://reviews.example.com/**")
+    # "View online", served: the same issue, for this reader, in the browser
+    view = re.search(rf'href="({re.escape(base)}/v/[^"]+)"', body.get_content())
+    assert view is not None
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(view.group(1))
+    assert page.get_by_role("link", name=re.compile("Read the review")).count() >= 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    page.screenshot(path=str(ARTIFACTS / "web-view-online.png"), full_page=False)
     page.close()
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(LinkClick)) == 1  # once
