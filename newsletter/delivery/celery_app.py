@@ -3,8 +3,12 @@
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a batch whose worker dies is redelivered.
   Safe because the batch task is idempotent: it claims rows by state in the database, and rows
   already sent are never claimed again.
-- ``worker_prefetch_multiplier = 1``: a worker holds one batch at a time, so a slow worker does
-  not sit on batches others could send.
+- ``worker_prefetch_multiplier = 1`` and ``worker_concurrency = 1``: a worker holds one batch
+  at a time, so a slow worker does not sit on batches others could send, and a killed one
+  strands none in its prefetch buffer. Celery reserves multiplier x concurrency messages, and
+  its default concurrency is the number of CPUs even for ``--pool=solo``, which runs one task
+  at a time: a killed solo worker then also held a second, unstarted batch, invisible to the
+  others until the visibility timeout. ``-c N`` on the command line still overrides this.
 - ``visibility_timeout`` (Redis): how long an unacknowledged task stays invisible before Redis
   hands it to another worker. It must exceed the longest batch; it is set both for the broker
   transport and for the result backend options, the two places kombu reads it.
@@ -36,6 +40,7 @@ def create_celery(settings: Settings) -> Any:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_concurrency=1,
         broker_transport_options=transport_options,
         result_backend_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
