@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.fanout import start_send
+from newsletter.delivery.sender import BatchResult, Sender
+from newsletter.delivery.transport import Transport
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
 from newsletter.issues import build_issue
@@ -19,6 +22,7 @@ from newsletter.models import (
     SubscriberStatus,
     Suppression,
     SuppressionReason,
+    utcnow,
 )
 from newsletter.sections import mask_of
 from newsletter.subscribers.parse import email_hash
@@ -91,6 +95,15 @@ def issue_with(
             subscriber(session, email)
     with transaction(factory) as session:
         return build_issue(session, settings, now=NOW).issue_id
+
+
+def send_now(
+    factory: sessionmaker[Session], settings: Settings, issue_id: int, transport: Transport
+) -> BatchResult:
+    """Fan an issue out and send one batch of it in this process, through ``transport``."""
+    with transaction(factory) as session:
+        start_send(session, settings, issue_id, utcnow())
+    return Sender(factory, settings, transport).run_batch(issue_id)
 
 
 def delivery_counts(factory: sessionmaker[Session], issue_id: int) -> dict[DeliveryState, int]:

@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, NOW
-from factories import issue_with, review
+from factories import issue_with, review, send_now
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from test_cli import run
 
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.fanout import start_send
 from newsletter.delivery.memory import MemoryTransport
-from newsletter.delivery.sender import Sender
 from newsletter.delivery.verp import Identified, ReturnPath
 from newsletter.errors import InputError
 from newsletter.models import (
@@ -39,7 +37,6 @@ from newsletter.models import (
     SubscriberStatus,
     Suppression,
     SuppressionReason,
-    utcnow,
 )
 from newsletter.subscribers.bounce_run import process_mailbox
 from newsletter.subscribers.bounces import (
@@ -364,10 +361,8 @@ def test_a_verp_return_path_round_trip(factory: sessionmaker[Session], settings:
     message, only the return path it was sent from; it still finds the delivery."""
     verp_settings = settings.with_overrides(bounce_address="bounces@reviews.example.com")
     issue_id = issue_with(factory, verp_settings, [review("a", "Film")], ["ann@example.com"])
-    with transaction(factory) as session:
-        start_send(session, verp_settings, issue_id, utcnow())
     transport = MemoryTransport()
-    Sender(factory, verp_settings, transport).run_batch(issue_id)
+    send_now(factory, verp_settings, issue_id, transport)
     envelope, _message = transport.sent[0]
     with factory() as session:
         ann = session.scalar(select(Subscriber).where(Subscriber.email_key == "ann@example.com"))

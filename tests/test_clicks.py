@@ -12,7 +12,7 @@ from email import policy
 from email.message import EmailMessage
 
 import pytest
-from factories import NOW, issue_with, review
+from factories import NOW, issue_with, review, send_now
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -25,9 +25,7 @@ from newsletter.compose.render import RenderedVariant
 from newsletter.compose.tracking import track
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.fanout import start_send
 from newsletter.delivery.memory import MemoryTransport
-from newsletter.delivery.sender import Sender
 from newsletter.ingest.urls import url_key
 from newsletter.issues import build_issue
 from newsletter.models import (
@@ -38,7 +36,6 @@ from newsletter.models import (
     Review,
     ReviewMetric,
     Section,
-    utcnow,
 )
 from newsletter.subscribers.tokens import Signer
 from newsletter.web import create_app
@@ -134,10 +131,8 @@ def _send(
 ) -> list[EmailMessage]:
     reviews = [review("dune", "Film"), review("alien", "Film")]
     issue_id = issue_with(factory, settings, reviews, emails)
-    with transaction(factory) as session:
-        start_send(session, settings, issue_id, utcnow())
     transport = MemoryTransport()
-    Sender(factory, settings, transport).run_batch(issue_id)
+    send_now(factory, settings, issue_id, transport)
     out = []
     for _envelope, raw in transport.sent:
         message = email.message_from_bytes(raw, policy=policy.default)

@@ -14,7 +14,7 @@ import dkim.util
 import pytest
 from conftest import Recorder
 from dkim.crypto import parse_private_key
-from factories import issue_with, review
+from factories import issue_with, review, send_now
 from sqlalchemy.orm import Session, sessionmaker
 from test_compose import BRAND, CONTENT, RECIPIENT
 
@@ -31,15 +31,11 @@ from newsletter.compose.dkim import (
 from newsletter.compose.message import MessageTemplate
 from newsletter.compose.render import render_variant
 from newsletter.config import Settings
-from newsletter.db import transaction
 from newsletter.delivery import make_transport
-from newsletter.delivery.fanout import start_send
 from newsletter.delivery.memory import MemoryTransport
-from newsletter.delivery.sender import Sender
 from newsletter.delivery.signing import SigningTransport
 from newsletter.delivery.transport import Envelope, PermanentFailure
 from newsletter.errors import ConfigError
-from newsletter.models import utcnow
 
 DOMAIN = "reviews.example.com"  # the From domain of the settings fixture
 SELECTOR = "news2026"
@@ -323,12 +319,10 @@ def test_an_issue_sent_over_smtp_arrives_signed(
         smtp_url=f"smtp://127.0.0.1:{port}", dkim_selector=SELECTOR, dkim_private_key=pem
     )
     issue_id = issue_with(factory, signed_settings, [review("a", "Film")], ["ann@example.com"])
-    with transaction(factory) as session:
-        start_send(session, signed_settings, issue_id, utcnow())
     transport = make_transport(signed_settings)
     assert isinstance(transport, SigningTransport)
     try:
-        assert Sender(factory, signed_settings, transport).run_batch(issue_id).sent == 1
+        assert send_now(factory, signed_settings, issue_id, transport).sent == 1
     finally:
         transport.close()
     (_sender, _recipients, received) = handler.messages[0]

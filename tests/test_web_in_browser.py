@@ -17,17 +17,14 @@ from typing import Any
 
 import pytest
 from conftest import Recorder, free_port
-from factories import issue_with, review
+from factories import issue_with, review, send_now
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from test_email_in_browser import ARTIFACTS, browser  # noqa: F401  (the module's fixture)
 
 from newsletter.config import Settings
-from newsletter.db import transaction
-from newsletter.delivery.fanout import start_send
 from newsletter.delivery.memory import MemoryTransport
-from newsletter.delivery.sender import Sender
-from newsletter.models import LinkClick, ReviewMetric, Subscriber, SubscriberStatus, utcnow
+from newsletter.models import LinkClick, ReviewMetric, Subscriber, SubscriberStatus
 from newsletter.subscribers.tokens import Signer
 
 
@@ -137,10 +134,8 @@ def test_a_reader_clicks_a_review_in_the_mail(
     base, _smtp = served
     linked = settings.with_overrides(base_url=base)
     issue_id = issue_with(factory, linked, [review("dune", "Film")], ["ann@example.com"])
-    with transaction(factory) as session:
-        start_send(session, linked, issue_id, utcnow())
     transport = MemoryTransport()
-    Sender(factory, linked, transport).run_batch(issue_id)
+    send_now(factory, linked, issue_id, transport)
     message = email.message_from_bytes(transport.sent[0][1], policy=policy.default)
     body = message.get_body(("html",))
     assert body is not None

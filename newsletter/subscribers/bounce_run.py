@@ -8,7 +8,7 @@ the database itself stops the run, leaving that message for the next one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -34,14 +34,9 @@ from newsletter.subscribers.mailboxes import Mailbox, keep_aside
 class BounceRun:
     """Counts of one ``newsletter bounces process`` run, by outcome."""
 
-    counts: dict[str, int]
+    counts: dict[str, int] = field(default_factory=dict)
     promoted: int = 0
-    aside: list[Path] | None = None
-
-    def keep(self, path: Path) -> None:
-        if self.aside is None:
-            self.aside = []
-        self.aside.append(path)
+    aside: list[Path] = field(default_factory=list)  # where unapplied messages were kept
 
     def summary(self) -> str:
         order = ("hard", "soft", "delayed", "complaint", UNMATCHED, UNPARSABLE, DUPLICATE)
@@ -62,7 +57,7 @@ def process_mailbox(
     cannot be applied is recorded as unparsable with the reason, so it never blocks the
     mailbox; only a failure of the database itself stops the run (and leaves that message
     for the next one)."""
-    run = BounceRun(counts={}, aside=[])
+    run = BounceRun()
     for key, raw in box:
         done = _process_one(factory, raw, policy, aside, now, run)
         box.done(key)
@@ -86,7 +81,7 @@ def _process_one(
             with transaction(factory) as session:
                 done = process_report(session, raw, policy, now)
                 if done.outcome in (UNMATCHED, UNPARSABLE):
-                    run.keep(keep_aside(aside, done.digest, raw))
+                    run.aside.append(keep_aside(aside, done.digest, raw))
             return done
         except IntegrityError as exc:
             with factory() as session:
@@ -100,5 +95,5 @@ def _process_one(
             break
     with transaction(factory) as session:
         done = record(session, Processed(digest, UNPARSABLE, f"could not apply it: {failure}"), now)
-        run.keep(keep_aside(aside, digest, raw))
+        run.aside.append(keep_aside(aside, digest, raw))
     return done
