@@ -6,6 +6,6 @@ Settings come from ``NEWSLETTER_*`` variables (and ``.env``), like the command l
 from __future__ import annotations
 
 from newsletter.config import Settings
-from newsletter.delivery.celery_app import create_celery
+from newsletter.jobs.celery_app import create_celery
 
 app = create_celery(Settings.from_env())

@@ -33,9 +33,9 @@ import dkim.crypto
 from compose import BRAND, FROM, LIST_ID, content, recipient
 from dkim.canonicalization import CanonicalizationPolicy
 
-from newsletter.compose.dkim import SIGNED, DkimSigner, generate_key, gmp_backed
 from newsletter.compose.message import MessageTemplate
 from newsletter.compose.render import render_variant
+from newsletter.mail.dkim import SIGNED, DkimSigner, generate_key, gmp_backed
 
 DOMAIN, SELECTOR = "reviews.example.com", "news2026"
 

@@ -40,20 +40,25 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.compose.dkim import generate_key
 from newsletter.compose.links import recipient_values
-from newsletter.compose.message import MessageTemplate
-from newsletter.compose.render import RenderedVariant
+from newsletter.compose.message import issue_template
+from newsletter.compose.message_ids import digest_id
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_factory, transaction, upgrade
-from newsletter.delivery.celery_app import create_celery
 from newsletter.delivery.dispatch import CeleryDispatcher
-from newsletter.delivery.fanout import message_id, send_issue
+from newsletter.delivery.fanout import send_issue
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
-from newsletter.issues import build_issue, load_content
+from newsletter.issues.build import build_issue
+from newsletter.issues.content import load_content
+from newsletter.issues.variants import stored_variant
+from newsletter.jobs.celery_app import create_celery
+from newsletter.mail.dkim import generate_key
 from newsletter.models import Delivery, IssueVariant, Subscriber, SubscriberStatus
-from newsletter.subscribers.tokens import Signer
+from newsletter.tokens import Signer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.helpers.workers import start_worker, stop, tails, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 SINK = "/usr/sbin/smtp-sink"
@@ -106,54 +111,6 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"smtp-sink did not listen on 127.0.0.1:{port}")
-
-
-def start_worker(settings: Settings, name: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    env.update(
-        NEWSLETTER_DATABASE_URL=settings.database_url,
-        NEWSLETTER_DATA_DIR=str(settings.data_dir),
-        NEWSLETTER_BROKER_URL=settings.broker_url or "",
-        NEWSLETTER_SMTP_URL=settings.smtp_url or "",
-        NEWSLETTER_SECRET_KEY=SECRET,
-        NEWSLETTER_BASE_URL=settings.base_url,
-        NEWSLETTER_BATCH_SIZE=str(settings.batch_size),
-        NEWSLETTER_SYNC_COMMIT_EVERY=str(settings.sync_commit_every),
-    )
-    if settings.dkim_selector and settings.dkim_private_key:
-        env.update(
-            NEWSLETTER_DKIM_SELECTOR=settings.dkim_selector,
-            NEWSLETTER_DKIM_PRIVATE_KEY=str(settings.dkim_private_key),
-        )
-    command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo"]
-    command += ["--loglevel=INFO", "-Q", "newsletter", "-n", f"{name}@%h"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    with log.open("w") as out:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
-    deadline = time.monotonic() + 60
-    while not all(" ready." in log.read_text() for log in logs):
-        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-            raise RuntimeError("workers did not start:\n" + tails(logs))
-        time.sleep(0.1)
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Terminate (a warm shutdown), then kill whatever still runs after 20 s."""
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def tails(logs: list[Path]) -> str:
-    return "\n".join(f"--- {log}\n{log.read_text()[-2000:]}" for log in logs if log.exists())
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -248,13 +205,8 @@ def sample_message(factory: sessionmaker[Session], settings: Settings, issue_id:
         stored = session.get(IssueVariant, (issue_id, 0))
         assert stored is not None, "the send stores its variants"
         week = load_content(session, issue_id, settings.timezone).week_key
-        variant = RenderedVariant(0, stored.subject, stored.html, stored.text, stored.nonce)
-    template = MessageTemplate.prepare(
-        variant,
-        from_address=settings.from_address,
-        list_id=settings.list_id,
-        feedback_id=f"{week}:digest:{settings.mail_domain}",
-    )
+        variant = stored_variant(stored)
+    template = issue_template(variant, settings, week)
     recipient = recipient_values(
         Signer(SECRET.encode()),
         settings.base_url,
@@ -267,7 +219,7 @@ def sample_message(factory: sessionmaker[Session], settings: Settings, issue_id:
     return template.build(
         recipient,
         to_name=None,
-        message_id=message_id(week, issue_id, 1, settings.mail_domain),
+        message_id=digest_id(week, issue_id, 1, settings.mail_domain),
         date=NOW,
         unsubscribe_mailto=settings.unsubscribe_mailto,
     )
@@ -345,7 +297,7 @@ def ours(
     logs = [folder / f"worker-{size}-{n}.log" for n in range(args.workers)]
     workers = [start_worker(settings, f"w{n}", log) for n, log in enumerate(logs)]
     try:
-        wait_ready(workers, logs)
+        wait_ready(logs, workers)
         ready = [peak_rss_mib(w.pid) for w in workers]
         dispatcher = CeleryDispatcher(create_celery(settings))
         database = make_url(args.pg_url).database or ""

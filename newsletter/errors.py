@@ -1,7 +1,10 @@
 """The exceptions the pipeline raises on purpose.
 
-Every error the command line reports maps to one of these, and each carries the exit code the
-SPEC fixes: 2 for bad usage or bad input (the caller can fix it), 1 for a failure of the work.
+Every error a face reports maps to one of these, and each carries the exit code the command
+line gives it (README, "Command line"): 2 for bad usage or bad input (the caller can fix it),
+1 for a failure of the work. Domain code names the *field* a bad value came in
+(:class:`FieldError`: ``week``, ``send_at``, ``position``), never a command-line option or a
+form control: each face translates fields into its own words.
 """
 
 from __future__ import annotations
@@ -36,3 +39,26 @@ class ConfigError(InputError):
 
 class NotFound(InputError):
     """The caller named something (an issue id, an email) that does not exist."""
+
+
+class FieldError(InputError):
+    """A bad value for one named field of a request.
+
+    ``field`` is the domain's name for it (``week``, ``send_at``, ``subject``, ``pin``...),
+    ``shown`` the value as it should be quoted back (or None), ``reason`` why it is refused,
+    and ``code`` a short machine-readable kind (``format``, ``past``, ``unknown``...) that a face
+    may use to add a hint of its own.
+    """
+
+    def __init__(
+        self, field: str, reason: str, *, shown: str | None = None, code: str = "invalid"
+    ) -> None:
+        self.field = field
+        self.reason = reason
+        self.shown = shown
+        self.code = code
+        super().__init__(self.render(field))
+
+    def render(self, name: str) -> str:
+        """The message with the field called ``name`` (a face's own word for it)."""
+        return f"{name} {self.shown}: {self.reason}" if self.shown else f"{name}: {self.reason}"

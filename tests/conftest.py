@@ -1,47 +1,46 @@
-"""Per-test settings, database and session factory (Flask-tutorial style fixtures).
+"""Shared fixtures, Flask-tutorial style: per-test settings and database, the app and its client,
+the command line, a loopback SMTP server, Celery workers and a browser.
 
 The database is SQLite in a temporary folder unless ``NEWSLETTER_TEST_DATABASE_URL`` names
 another (PostgreSQL in CI: ``scripts/test`` runs the suite once per backend). On PostgreSQL the
-schema is migrated once per session and every test starts from empty tables.
+schema is migrated once per session and every test starts from empty tables. Plain helpers
+(data builders, recorders, launchers) are in ``tests/helpers/``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+import redis
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.cli import cli as cli_group
+from newsletter.cli._app import Runtime
 from newsletter.config import Settings
-from newsletter.db import make_engine, session_factory, upgrade
+from newsletter.db import HEAD_REVISION, current_revision, make_engine, session_factory, upgrade
+from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Base
-
-FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_FIXTURES = Path(
-    os.environ.get("NEWSLETTER_SHARED_FIXTURES")
-    or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-)
-TEST_DATABASE_URL = os.environ.get("NEWSLETTER_TEST_DATABASE_URL", "")
-REDIS_URL = os.environ.get("NEWSLETTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
-
-
-def backend() -> str:
-    return "postgresql" if TEST_DATABASE_URL.startswith("postgresql") else "sqlite"
+from newsletter.services import Context
+from newsletter.web import create_app
+from tests.helpers.browser import chromium
+from tests.helpers.env import REDIS_URL, TEST_DATABASE_URL, backend, service_up
+from tests.helpers.smtp import Recorder, serving
+from tests.helpers.workers import start_worker, stop, wait_ready
 
 
 def pytest_report_header() -> str:
     return f"newsletter database backend: {backend()} {TEST_DATABASE_URL or '(temporary file)'}"
 
 
+# -- settings and the database ------------------------------------------------------------------
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     data = tmp_path / "data"
@@ -55,6 +54,13 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+def _migrate_from_scratch(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+
+
 @pytest.fixture(scope="session")
 def _migrated_server() -> Iterator[None]:
     """On a server database: migrate from scratch once for the whole session."""
@@ -62,25 +68,29 @@ def _migrated_server() -> Iterator[None]:
         yield
         return
     engine = make_engine(Settings(database_url=TEST_DATABASE_URL))
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    upgrade(engine)
-    engine.dispose()
+    try:
+        _migrate_from_scratch(engine)
+    finally:
+        engine.dispose()
     yield
 
 
 @pytest.fixture
 def engine(settings: Settings, _migrated_server: None) -> Iterator[Engine]:
     engine = make_engine(settings)
-    if backend() == "sqlite":
-        upgrade(engine)
-    else:
-        names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    yield engine
-    engine.dispose()
+    try:
+        if backend() == "sqlite":
+            upgrade(engine)
+        else:
+            if current_revision(engine) != HEAD_REVISION:
+                # a command-line test (tests/cli) starts its subprocesses on an empty schema
+                _migrate_from_scratch(engine)
+            names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+            with engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -88,14 +98,46 @@ def factory(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
-def service_up(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+# -- the two faces ------------------------------------------------------------------------------
+@pytest.fixture
+def transport() -> MemoryTransport:
+    """Where the app's and the services' mail goes in a test: kept in memory."""
+    return MemoryTransport()
 
 
+@pytest.fixture
+def services(
+    settings: Settings, factory: sessionmaker[Session], transport: MemoryTransport
+) -> Context:
+    """The service layer over the test database, mailing into ``transport``."""
+    return Context(settings, factory, transport_factory=lambda: transport)
+
+
+@pytest.fixture
+def app(services: Context) -> Flask:
+    return create_app(services.settings, context=services)
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as c:
+        yield c
+
+
+@pytest.fixture
+def cli(settings: Settings, engine: Engine) -> Callable[..., Result]:
+    """``cli("issue", "build")``: the command line in this process (click's CliRunner) on the
+    test's settings and database. Tests that are about the process (exit codes, stderr, the
+    environment) run it as a subprocess instead (``tests.helpers.cli.run``)."""
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(cli_group, list(args), obj=Runtime(settings), catch_exceptions=False)
+
+    return invoke
+
+
+# -- servers and processes ----------------------------------------------------------------------
 @pytest.fixture
 def redis_url() -> str:
     if not service_up("127.0.0.1", 6379):
@@ -103,58 +145,41 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-def copy_fixture(name: str, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(FIXTURES / name, target)
-    return target
-
-
-# -- a loopback SMTP server that records what it receives (aiosmtpd) ---------------------------
-class Recorder:
-    """aiosmtpd handler: records messages; some recipients get 4xx or 5xx replies."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.sessions = 0
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        self.sessions += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("busy"):
-            return "451 4.3.0 try again later"
-        if address.startswith("nobody"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
-        )
-        return "250 2.0.0 queued"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Recorder, int]]:
+    """An aiosmtpd server on a free loopback port: (its recorder, the port)."""
+    handler = Recorder()
+    with serving(handler) as port:
+        yield handler, port
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[Recorder, int]]:
-    handler = Recorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+def celery_worker(
+    redis_url: str, tmp_path: Path
+) -> Iterator[Callable[[Settings, int], list[Path]]]:
+    """``celery_worker(settings, n)`` starts ``n`` worker processes on ``settings`` (whose broker
+    must be set), waits until they are ready, and returns their log files; all are stopped
+    after the test."""
+    redis.Redis.from_url(redis_url).flushdb()
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: Settings, workers: int = 1) -> list[Path]:
+        assert settings.broker_url, "workers need a broker"
+        offset = len(started)
+        logs = [tmp_path / f"worker{offset + n}.log" for n in range(workers)]
+        started.extend(start_worker(settings, f"w{offset + n}", log) for n, log in enumerate(logs))
+        wait_ready(logs)
+        return logs
+
+    yield start
+    stop(started)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's), one per test module."""
     try:
-        yield handler, port
-    finally:
-        controller.stop()
+        with chromium() as launched:
+            yield launched
+    except RuntimeError as exc:
+        pytest.fail(str(exc))

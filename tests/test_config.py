@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Settings, parse_smtp_url, parse_weekly_at
-from newsletter.delivery.verp import Identified, ReturnPath
 from newsletter.errors import ConfigError
+from newsletter.mail.verp import Identified, ReturnPath
 
 
 def test_defaults_are_the_embedded_default() -> None:
@@ -197,3 +197,48 @@ def test_tracking_switches() -> None:
         {"NEWSLETTER_TRACK_CLICKS": "off", "NEWSLETTER_TRACK_OPENS": "yes"}
     )
     assert (flipped.track_clicks, flipped.track_opens) == (False, True)
+
+
+def test_overrides_are_checked_like_the_environment() -> None:
+    base = Settings()
+    assert base.with_overrides(send_rate="2.5", data_dir=Path("x")).send_rate == 2.5
+    assert base.with_overrides(base_url="https://news.example.org/").base_url == (
+        "https://news.example.org"  # the same normalization as NEWSLETTER_BASE_URL
+    )
+    with pytest.raises(ConfigError, match="NEWSLETTER_BATCH_SIZE: expected a whole number"):
+        base.with_overrides(batch_size=0)
+    with pytest.raises(ConfigError, match="NEWSLETTER_ACCENT_COLOR: expected a colour"):
+        base.with_overrides(accent_color="red")
+    with pytest.raises(ConfigError, match="NEWSLETTER_FROM: contains control characters"):
+        base.with_overrides(from_address="A <a@b.example>\r\nBcc: x@evil.example")
+    with pytest.raises(ConfigError, match="NEWSLETTER_SITE_NAME: cannot be unset"):
+        base.with_overrides(site_name=None)
+    with pytest.raises(ConfigError, match="no_such_thing: no such setting"):
+        base.with_overrides(no_such_thing=1)
+    assert base.with_overrides(smtp_url=None).smtp_url is None
+
+
+def test_settings_pass_to_a_child_process_unchanged() -> None:
+    settings = Settings.from_mapping(
+        {
+            "NEWSLETTER_SECRET_KEY": "k",
+            "NEWSLETTER_SOURCES": "a.jsonl https://x.example/feed/",
+            "NEWSLETTER_SEND_RATE": "12.5",
+            "NEWSLETTER_TRACK_OPENS": "yes",
+            "NEWSLETTER_WEEKLY_AT": "monday 07:30 Europe/Paris",
+            "NEWSLETTER_DKIM_PRIVATE_KEY": "/etc/dkim.pem",
+        }
+    )
+    assert Settings.from_mapping(settings.as_environ()) == settings
+
+
+def test_every_setting_is_declared_with_a_parser_and_help() -> None:
+    from dataclasses import fields
+
+    from newsletter.config import Declaration, declarations
+
+    for item in fields(Settings):
+        declaration = item.metadata.get("setting")
+        assert isinstance(declaration, Declaration), item.name
+        assert declaration.help and callable(declaration.parse), item.name
+    assert len(list(declarations())) == len(fields(Settings))

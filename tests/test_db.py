@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import backend
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +16,7 @@ from newsletter.config import Settings
 from newsletter.db import HEAD_REVISION, current_revision, make_engine, transaction
 from newsletter.errors import InputError
 from newsletter.models import Base, Issue, Subscriber
+from tests.helpers.env import backend
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:

@@ -1,4 +1,5 @@
-"""The wheel carries what ``pip install .`` users need: templates, migrations, the sample."""
+"""The wheel carries what ``pip install .`` users need: every template, every migration, the
+sample, and the console script."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.env import ROOT
 
 
 def test_wheel_ships_templates_migrations_and_sample(tmp_path: Path) -> None:
@@ -30,19 +31,19 @@ def test_wheel_ships_templates_migrations_and_sample(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("review_newsletter-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for required in (
-        "newsletter/templates/email/issue.html.j2",
-        "newsletter/templates/email/issue.txt.j2",
-        "newsletter/templates/web/outbox_index.html.j2",
+    migrations = sorted((ROOT / "newsletter" / "migrations" / "versions").glob("[0-9]*.py"))
+    templates = sorted(p for p in (ROOT / "templates").rglob("*") if p.is_file())
+    assert len(migrations) >= 7 and templates  # the source tree itself is what it should be
+    required = [
+        *(f"newsletter/migrations/versions/{p.name}" for p in migrations),
+        *(f"newsletter/templates/{p.relative_to(ROOT / 'templates')}" for p in templates),
         "newsletter/migrations/env.py",
         "newsletter/migrations/script.py.mako",
-        "newsletter/migrations/versions/0001_initial.py",
-        "newsletter/migrations/versions/0002_fetch_state.py",
-        "newsletter/migrations/versions/0003_weekly_runs.py",
         "newsletter/sample/reviews.jsonl",
         "newsletter/sample/pageviews.csv",
         "newsletter/sample/subscribers.csv",
-    ):
-        assert required in names, required
+    ]
+    missing = [name for name in required if name not in names]
+    assert not missing, missing
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "newsletter = newsletter.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

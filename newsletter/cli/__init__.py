@@ -1,13 +1,13 @@
-"""The ``newsletter`` command line (SPEC.md, "Public interface").
+"""The ``newsletter`` command line: one face over :mod:`newsletter.services`.
 
-``_app`` holds the group, the settings runtime and the exit-code handling; each other module
-adds one family of verbs.
+``_app`` holds the group, the runtime and the exit-code handling; each other module adds one
+family of verbs.
 """
 
 from __future__ import annotations
 
-from newsletter.cli import _bounces, _data, _issues, _subscribers
+from newsletter.cli import _bounces, _data, _issues, _jobs, _subscribers
 from newsletter.cli._app import cli, main
 
 __all__ = ["cli", "main"]
-del _bounces, _data, _issues, _subscribers
+del _bounces, _data, _issues, _jobs, _subscribers

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli._app import cli, runtime
+from newsletter.cli._app import cli, services
 
 
 @cli.group()
@@ -35,20 +35,9 @@ def bounces_process(ctx: click.Context, source: str, aside: Path | None, delete:
     NEWSLETTER_BOUNCE_IMAP_URL. Each report is applied once, however often it is read;
     on IMAP, processed messages are flagged and not fetched again.
     """
-    from newsletter.models import utcnow
-    from newsletter.subscribers.bounce_run import process_mailbox
-    from newsletter.subscribers.bounces import BouncePolicy
-    from newsletter.subscribers.mailboxes import open_mailbox
+    from newsletter.services import feedback
 
-    rt = runtime(ctx)
-    box = open_mailbox(source, rt.settings.bounce_imap_url, delete=delete)
-    folder = aside or rt.settings.data_dir / "bounces" / "aside"
-    try:
-        run = process_mailbox(
-            rt.factory, box, BouncePolicy.from_settings(rt.settings), folder, utcnow()
-        )
-    finally:
-        box.close()
-    click.echo(f"{box.name}: {run.summary()}")
-    if run.aside:
-        click.echo(f"  {len(run.aside)} not applied, kept in {folder}")
+    done = feedback.process_bounces(services(ctx), source, aside=aside, delete=delete)
+    click.echo(f"{done.mailbox}: {done.run.summary()}")
+    if done.run.aside:
+        click.echo(f"  {len(done.run.aside)} not applied, kept in {done.aside}")

@@ -1,15 +1,14 @@
-"""Commands for the embedded demo, the schema, ingest and stored reviews."""
+"""Commands for the embedded demo, the schema, ingest, stored reviews and the settings."""
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from newsletter.cli._app import cli, parse_now, runtime
+from newsletter.cli._app import cli, parse_now, runtime, services
+from newsletter.config import describe_settings, settings_table
 
 
 @cli.command()
@@ -31,17 +30,11 @@ def demo(
     ctx: click.Context, data_dir: Path | None, sample_dir: Path | None, now_text: str | None
 ) -> None:
     """Run the weekly job on the embedded default: SQLite, sample data, outbox delivery."""
-    from newsletter.demo import run_demo
+    from newsletter.services import jobs
 
-    settings = runtime(ctx).settings
-    folder = data_dir or settings.data_dir
-    settings = settings.with_overrides(
-        data_dir=folder,
-        database_url=f"sqlite:///{folder / 'newsletter.db'}",
-        smtp_url=None,
-        broker_url=None,
+    settings, summary = jobs.demo(
+        runtime(ctx).settings, data_dir=data_dir, sample=sample_dir, now=parse_now(now_text)
     )
-    summary = run_demo(settings, sample=sample_dir, now=parse_now(now_text))
     click.echo(f"Issue {summary.issue_id} ({summary.week_key}): {summary.subject}")
     click.echo(f"  reviews: {summary.new} new this week, {summary.trending} trending")
     if summary.delivered_now:
@@ -69,11 +62,17 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the schema (Alembic)."""
-    from newsletter.db import current_revision, upgrade
+    from newsletter.services import setup
 
-    engine = runtime(ctx).engine
-    upgrade(engine)
-    click.echo(f"database at revision {current_revision(engine)}")
+    revision = setup.upgrade_schema(runtime(ctx).engine)
+    click.echo(f"database at revision {revision}")
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="As the README's table.")
+def settings_command(markdown: bool) -> None:
+    """Every NEWSLETTER_* setting: its default and what it does."""
+    click.echo(settings_table() if markdown else describe_settings(), nl=False)
 
 
 # -- ingest and reviews -----------------------------------------------------------------------
@@ -93,20 +92,14 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> Non
     Each SOURCE lands completely or not at all; a URL unchanged since the last run costs a
     304. Exit 2 when a whole source failed (the others still land).
     """
-    from newsletter.errors import InputError
-    from newsletter.ingest import Fetcher, fetch_policy, ingest_sources
+    from newsletter.services import reviews
 
-    rt = runtime(ctx)
-    settings = rt.settings
-    chosen = list(sources) or list(settings.sources)
-    if not chosen:
-        raise InputError("no sources: pass SOURCE... or set NEWSLETTER_SOURCES")
-    policy = fetch_policy(settings.site_url, settings.fetch_timeout, settings.fetch_max_bytes)
-    with Fetcher(policy) as fetcher:
-        reports = ingest_sources(rt.factory, chosen, settings.site_url, fmt, fetcher)
+    chosen = reviews.sources_to_ingest(runtime(ctx).settings, list(sources))
+    reports = reviews.ingest(services(ctx), chosen, fmt)
     for report in reports:
         if report.error:
-            click.echo(f"error: {report.error}", err=True)
+            hint = " (--format names it)" if "format" in report.error else ""
+            click.echo(f"error: {report.error}{hint}", err=True)
             continue
         c = report.counts
         state = "not modified, " if report.not_modified else ""
@@ -123,45 +116,16 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> Non
         ctx.exit(code)
 
 
-@cli.group()
-def reviews() -> None:
+@cli.group("reviews")
+def reviews_group() -> None:
     """Stored reviews."""
 
 
-@reviews.command("export")
+@reviews_group.command("export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
 @click.pass_context
 def reviews_export(ctx: click.Context, fmt: str) -> None:
     """Every stored review in the canonical flat form, on stdout."""
-    from sqlalchemy import select
+    from newsletter.services import reviews
 
-    from newsletter.ingest.exports import COLUMNS, to_row
-    from newsletter.ingest.records import ReviewRecord
-    from newsletter.models import Review
-
-    out = sys.stdout
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\r\n") if fmt == "csv" else None
-    if writer:
-        writer.writeheader()
-    with runtime(ctx).factory() as session:
-        for r in session.scalars(select(Review).order_by(Review.published_at, Review.id)):
-            row = to_row(
-                ReviewRecord(
-                    r.url,
-                    r.title,
-                    r.category,
-                    r.author,
-                    r.published_at,
-                    r.updated_at,
-                    r.score,
-                    r.score_max,
-                    r.tldr,
-                    r.excerpt,
-                    r.image_url,
-                    r.is_review,
-                )
-            )
-            if writer:
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
-            else:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    reviews.export(services(ctx), fmt, sys.stdout)

@@ -1,15 +1,25 @@
-"""Commands for issues (build, preview, send, steer) and the scheduled and web verbs."""
+"""Commands for issues: build, edit, preview, test copies, send or schedule, watch, steer."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from newsletter.cli._app import cli, parse_now, runtime
-from newsletter.errors import InputError
+from newsletter.cli._app import cli, parse_now, parse_time, runtime, services
+from newsletter.errors import InputError, WorkError
+
+if TYPE_CHECKING:
+    from newsletter.services import Context
+
+PREVIEW_FORMATS = (
+    "html",
+    "text",
+    "eml",
+)  # newsletter.services.PREVIEW_FORMATS, without importing it
 
 
 @cli.group()
@@ -23,12 +33,9 @@ def issue() -> None:
 @click.pass_context
 def issue_build(ctx: click.Context, week: str | None, now_text: str | None) -> None:
     """Build (or return the existing) draft for a week; prints the issue id."""
-    from newsletter.db import transaction
-    from newsletter.issues import build_issue
+    from newsletter.services import issues
 
-    rt = runtime(ctx)
-    with transaction(rt.factory) as session:
-        result = build_issue(session, rt.settings, now=parse_now(now_text), week=week)
+    result = issues.build(services(ctx), week=week, now=parse_now(now_text))
     click.echo(result.issue_id)
     state = "built" if result.created else f"exists ({result.status.value})"
     click.echo(
@@ -40,7 +47,7 @@ def issue_build(ctx: click.Context, week: str | None, now_text: str | None) -> N
 
 
 def _say_trimmed(urls: tuple[str, ...], size: int, over: bool = False) -> None:
-    from newsletter.compose.budget import HTML_BUDGET
+    from newsletter.services import HTML_BUDGET
 
     if urls:
         click.echo(
@@ -56,6 +63,14 @@ def _say_trimmed(urls: tuple[str, ...], size: int, over: bool = False) -> None:
             "Gmail will clip it (unpin or drop some)",
             err=True,
         )
+
+
+def parse_move(text: str) -> tuple[str, int]:
+    """``--move URL:POSITION`` (the URL's own colons are fine: the position is after the last)."""
+    url, sep, position = text.rpartition(":")
+    if not sep or not url or not position.isdigit() or int(position) < 1:
+        raise InputError(f"--move {text!r}: expected URL:POSITION, e.g. https://site/review/:1")
+    return url, int(position)
 
 
 @issue.command("edit")
@@ -81,13 +96,10 @@ def issue_edit(
 ) -> None:
     """Edit a draft: subject, preheader, intro, and which reviews go where. Every option may
     be repeated; pins, then drops, then moves are applied. A sent issue cannot be edited."""
-    from newsletter.db import transaction
-    from newsletter.editing import Edits, edit_issue, parse_move
+    from newsletter.services import Edits, issues
 
-    rt = runtime(ctx)
     edits = Edits(subject, preheader, intro, pins, drops, tuple(parse_move(m) for m in moves))
-    with transaction(rt.factory) as session:
-        result = edit_issue(session, rt.settings, issue_id, edits, parse_now(None))
+    result = issues.edit(services(ctx), issue_id, edits)
     click.echo(
         f"issue {issue_id} edited (version {result.version}): {result.new} new, "
         f"{result.trending} trending"
@@ -98,18 +110,16 @@ def issue_edit(
 @issue.command("preview")
 @click.argument("issue_id", type=int)
 @click.option("--subscriber", "email", default=None, help="Show it as this subscriber gets it.")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html")
+@click.option("--format", "fmt", type=click.Choice(PREVIEW_FORMATS), default="html")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
 @click.pass_context
 def issue_preview(
     ctx: click.Context, issue_id: int, email: str | None, fmt: str, output: Path | None
 ) -> None:
     """Render an issue as HTML, text or a whole message."""
-    from newsletter.preview import preview
+    from newsletter.services import issues
 
-    rt = runtime(ctx)
-    with rt.factory() as session:
-        data = preview(session, rt.settings, issue_id, email=email, fmt=fmt)
+    data = issues.preview(services(ctx), issue_id, email=email, fmt=fmt)
     if output is None:
         sys.stdout.buffer.write(data)
         return
@@ -127,13 +137,11 @@ def issue_preview(
 def issue_test_send(ctx: click.Context, issue_id: int, to: tuple[str, ...]) -> None:
     """Send test copies, every section and "[TEST]" in the subject, through the configured
     transport (SMTP, else the outbox). Not a delivery: the issue itself is unchanged."""
-    from newsletter.errors import WorkError
-    from newsletter.preview import send_test_copies
+    from newsletter.services import issues
 
-    rt = runtime(ctx)
-    with rt.factory() as session:
-        copies = send_test_copies(session, rt.settings, issue_id, list(to))
-    where = "SMTP" if rt.settings.smtp_url else f"the outbox ({rt.settings.outbox_dir})"
+    settings = runtime(ctx).settings
+    copies = issues.test_send(services(ctx), issue_id, list(to))
+    where = "SMTP" if settings.smtp_url else f"the outbox ({settings.outbox_dir})"
     failed = [c for c in copies if c.error]
     for copy in copies:
         if copy.error is None:
@@ -148,36 +156,27 @@ def issue_test_send(ctx: click.Context, issue_id: int, to: tuple[str, ...]) -> N
 @click.pass_context
 def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
     """Send a draft to every eligible subscriber (through workers when a broker is set)."""
-    from newsletter.delivery.fanout import send_issue
-    from newsletter.delivery.progress import issue_progress
-    from newsletter.delivery.runner import dispatcher_for
+    from newsletter.services import issues
 
-    rt = runtime(ctx)
     if at is not None:
-        from newsletter.db import transaction
-        from newsletter.scheduling import schedule_send
-
-        send_at = parse_now(at)
-        with transaction(rt.factory) as session:
-            schedule_send(session, issue_id, send_at, parse_now(None))
+        send_at = parse_time(at, "--at")
+        issues.schedule(services(ctx), issue_id, send_at)
         click.echo(
             f"issue {issue_id}: scheduled for {send_at:%Y-%m-%d %H:%M} UTC; the minute tick "
             "(celery beat, or 'newsletter tick' from cron) starts it"
         )
         return
-    dispatcher = dispatcher_for(rt.settings, rt.factory)
-    result = send_issue(rt.factory, rt.settings, issue_id, dispatcher, parse_now(None))
+    sent = issues.send(services(ctx), issue_id)
+    result, progress = sent.fanout, sent.progress
     click.echo(
         f"issue {issue_id}: {result.recipients} new recipients, {result.variants} variants, "
-        f"{result.batches} batches {'queued' if rt.settings.broker_url else 'sent'}"
+        f"{result.batches} batches {'queued' if sent.queued else 'sent'}"
     )
-    with rt.factory() as session:
-        progress = issue_progress(session, issue_id)
     click.echo(
         f"issue {issue_id}: {progress.status}; "
         + ", ".join(f"{count} {state}" for state, count in progress.counts.items() if count)
     )
-    if progress.next_retry_at and not rt.settings.broker_url:
+    if progress.next_retry_at and not sent.queued:
         retry = progress.next_retry_at.strftime("%Y-%m-%d %H:%M")
         click.echo(
             f"some messages wait for a retry, the first at {retry} UTC: "
@@ -192,13 +191,11 @@ def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
 @click.pass_context
 def issue_status(ctx: click.Context, issue_id: int, follow: bool, every: float) -> None:
     """Deliveries by state, the send rate and ETA, why an issue stopped, the latest errors."""
-    from newsletter.delivery.progress import issue_progress
+    from newsletter.services import issues
 
-    factory = runtime(ctx).factory
     if follow:
-        _follow(factory, issue_id, every)
-    with factory() as session:
-        progress = issue_progress(session, issue_id)
+        _follow(services(ctx), issue_id, every)
+    progress = issues.status(services(ctx), issue_id)
     click.echo(f"issue {issue_id} ({progress.week_key}): {progress.status}")
     if progress.status_reason:
         click.echo(f"  why: {progress.status_reason}")
@@ -214,10 +211,8 @@ def issue_status(ctx: click.Context, issue_id: int, follow: bool, every: float) 
         click.echo(f"  error      {error}")
 
 
-def _follow(factory: Any, issue_id: int, every: float) -> None:
+def _follow(context: Context, issue_id: int, every: float) -> None:
     """A rich progress bar over the sent/failed/skipped share, until the issue stops sending."""
-    import time
-
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -226,7 +221,7 @@ def _follow(factory: Any, issue_id: int, every: float) -> None:
         TimeRemainingColumn,
     )
 
-    from newsletter.delivery.progress import issue_progress
+    from newsletter.services import issues
 
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -238,13 +233,11 @@ def _follow(factory: Any, issue_id: int, every: float) -> None:
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task(f"issue {issue_id}", total=None, rate="")
         while True:
-            with factory() as session:
-                progress = issue_progress(session, issue_id)
-            done = progress.total - progress.remaining
+            progress = issues.status(context, issue_id)
             bar.update(
                 task,
                 total=progress.total or None,
-                completed=done,
+                completed=progress.total - progress.remaining,
                 description=f"issue {issue_id} {progress.status}",
                 rate=f"{progress.rate:.1f}/s",
             )
@@ -258,11 +251,9 @@ def _follow(factory: Any, issue_id: int, every: float) -> None:
 @click.pass_context
 def issue_pause(ctx: click.Context, issue_id: int) -> None:
     """Pause a sending issue; every worker stops within about a second."""
-    from newsletter.db import transaction
-    from newsletter.delivery.control import pause_issue
+    from newsletter.services import issues
 
-    with transaction(runtime(ctx).factory) as session:
-        pause_issue(session, issue_id, parse_now(None), "paused by an operator")
+    issues.pause(services(ctx), issue_id)
     click.echo(f"issue {issue_id}: paused; 'newsletter issue resume {issue_id}' continues it")
 
 
@@ -271,14 +262,10 @@ def issue_pause(ctx: click.Context, issue_id: int) -> None:
 @click.pass_context
 def issue_resume(ctx: click.Context, issue_id: int) -> None:
     """Resume a paused issue where it stopped: nobody skipped, nobody sent twice."""
-    from newsletter.delivery.control import resume_issue
-    from newsletter.delivery.runner import dispatcher_for
+    from newsletter.services import issues
 
-    rt = runtime(ctx)
-    steered = resume_issue(
-        rt.factory, rt.settings, issue_id, dispatcher_for(rt.settings, rt.factory), parse_now(None)
-    )
-    how = "queued" if rt.settings.broker_url else "sent"
+    steered = issues.resume(services(ctx), issue_id)
+    how = "queued" if runtime(ctx).settings.broker_url else "sent"
     click.echo(f"issue {issue_id}: resumed; {steered.affected} batches {how}")
 
 
@@ -287,71 +274,7 @@ def issue_resume(ctx: click.Context, issue_id: int) -> None:
 @click.pass_context
 def issue_cancel(ctx: click.Context, issue_id: int) -> None:
     """Cancel a scheduled, sending or paused issue for good; what was sent stays sent."""
-    from newsletter.db import transaction
-    from newsletter.delivery.control import cancel_issue
+    from newsletter.services import issues
 
-    with transaction(runtime(ctx).factory) as session:
-        steered = cancel_issue(session, issue_id, parse_now(None))
+    steered = issues.cancel(services(ctx), issue_id)
     click.echo(f"issue {issue_id}: cancelled; {steered.affected} queued messages will not go out")
-
-
-@cli.command()
-@click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
-@click.pass_context
-def weekly(ctx: click.Context, now_text: str | None) -> None:
-    """The weekly job now: ingest NEWSLETTER_SOURCES, build this week's issue, send it at
-    NEWSLETTER_WEEKLY_AT (at once if that time has passed). Never twice for one week."""
-    from newsletter.delivery.runner import dispatcher_for
-    from newsletter.scheduling import run_weekly
-
-    rt = runtime(ctx)
-    report = run_weekly(
-        rt.factory, rt.settings, dispatcher_for(rt.settings, rt.factory), parse_now(now_text)
-    )
-    for error in report.ingest_errors:
-        click.echo(f"ingest error: {error}", err=True)
-    if not report.ran:
-        click.echo(f"week {report.week_key}: {report.outcome}; nothing done")
-        return
-    click.echo(f"week {report.week_key}: {report.outcome}")
-
-
-@cli.command()
-@click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
-@click.pass_context
-def tick(ctx: click.Context, now_text: str | None) -> None:
-    """Minute work without Celery beat (run it from cron): the weekly slot when due, sends
-    scheduled with --at, retries whose time has come, rows of workers that died."""
-    from newsletter.delivery.runner import dispatcher_for
-    from newsletter.scheduling import tick as run_tick
-
-    rt = runtime(ctx)
-    report = run_tick(
-        rt.factory, rt.settings, dispatcher_for(rt.settings, rt.factory), parse_now(now_text)
-    )
-    if report.weekly:
-        click.echo(f"weekly {report.weekly.week_key}: {report.weekly.outcome}")
-    for issue_id in report.started:
-        click.echo(f"issue {issue_id}: scheduled send started")
-    for issue_id, batches in report.redispatched.items():
-        click.echo(f"issue {issue_id}: {batches} overdue batches dispatched")
-    for error in report.errors:
-        click.echo(f"error: {error}", err=True)
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8000, type=int)
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
-    """The web app: sign-up, confirm, unsubscribe and preferences pages.
-
-    One process (Werkzeug's server, threaded); in production run it behind a WSGI server,
-    e.g. gunicorn 'newsletter.web:create_app()'.
-    """
-    from newsletter.web import create_app
-
-    rt = runtime(ctx)
-    app = create_app(rt.settings, factory=rt.factory)
-    click.echo(f"serving on http://{host}:{port}/subscribe (Ctrl+C stops)")
-    app.run(host=host, port=port, threaded=True, load_dotenv=False)

@@ -1,15 +1,22 @@
-"""Commands for subscribers: import, add, export."""
+"""Commands for subscribers: import, add, export, forget."""
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
 import click
 
-from newsletter.cli._app import cli, runtime
+from newsletter.cli._app import cli, services
 from newsletter.errors import InputError, WorkError
+
+SAID = {  # what each sign-up outcome (newsletter.services.Signup) means here
+    "new": "pending; confirmation sent",
+    "resent": "pending; confirmation sent again",
+    "throttled": "pending; a confirmation went out less than an hour ago, not re-sent",
+    "already": "already confirmed",
+    "blocked": "suppressed, not added",
+}
 
 
 @cli.group()
@@ -25,21 +32,15 @@ def subscribers() -> None:
 @click.pass_context
 def subscribers_import(ctx: click.Context, file: Path, confirmed: bool) -> None:
     """Import subscribers from a CSV file (email, name, categories)."""
-    from newsletter.db import transaction
-    from newsletter.models import SubscriberStatus
-    from newsletter.subscribers.parse import parse_subscribers
-    from newsletter.subscribers.store import import_rows
+
+    from newsletter.services import subscribers as people
 
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise InputError(f"{file}: {exc.strerror}") from exc
-    parsed = parse_subscribers(data, str(file))
-    status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
-    with transaction(runtime(ctx).factory) as session:
-        counts = import_rows(
-            session, parsed.accepted, default_status=status, source=f"import:{file.name}"
-        )
+    done = people.import_csv(services(ctx), data, str(file), confirmed=confirmed)
+    counts, parsed = done.counts, done.parsed
     click.echo(
         f"{file}: {counts.accepted} accepted, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.suppressed} suppressed, "
@@ -64,34 +65,11 @@ def subscribers_add(
 ) -> None:
     """Sign up one address: a confirmation link is mailed (double opt-in), and the
     subscription starts when it is followed. With --confirmed, add it as confirmed."""
-    from sqlalchemy import select
+    from newsletter.services import Channel
+    from newsletter.services import subscribers as people
 
-    from newsletter.db import transaction
-    from newsletter.models import SubscriberStatus, Suppression
-    from newsletter.sections import parse_picks
-    from newsletter.subscribers.parse import (
-        InvalidEmail,
-        SubscriberRow,
-        clean_name,
-        email_hash,
-        normalize_email,
-    )
-    from newsletter.subscribers.store import import_rows
-
-    try:
-        key = normalize_email(email)
-        picks = parse_picks(categories)
-    except InvalidEmail as exc:
-        raise InputError(str(exc)) from exc
-    except ValueError as exc:
-        raise InputError(f"--categories: {exc}") from exc
-    rt = runtime(ctx)
     if confirmed:
-        row = SubscriberRow(0, key, clean_name(name), picks, "confirmed")
-        with transaction(rt.factory) as session:
-            counts = import_rows(
-                session, [row], default_status=SubscriberStatus.PENDING, source="cli"
-            )
+        counts = people.add_confirmed(services(ctx), email, name, categories)
         verb = (
             "added"
             if counts.accepted
@@ -101,48 +79,20 @@ def subscribers_add(
             if counts.suppressed
             else "unchanged"
         )
-        click.echo(f"{key}: {verb}")
+        click.echo(f"{email.strip().lower()}: {verb}")
         return
-    with rt.factory() as session:
-        digest = email_hash(key)
-        if session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)):
-            # only the person, through the sign-up page, can undo an unsubscribe or a forget
-            click.echo(f"{key}: suppressed, not added")
-            return
-    _send_confirmation(ctx, key, name, picks)
-
-
-def _send_confirmation(ctx: click.Context, email: str, name: str | None, picks: list[str]) -> None:
-    from newsletter.delivery import make_transport
-    from newsletter.models import utcnow
-    from newsletter.subscribers.consent import Signup
-    from newsletter.subscribers.signup import sign_up
-    from newsletter.subscribers.tokens import Signer, load_secret
-
-    rt = runtime(ctx)
-    transport = make_transport(rt.settings)
-    try:
-        done = sign_up(
-            rt.factory,
-            rt.settings,
-            Signer(load_secret(rt.settings)),
-            transport,
-            (email, name, picks),
-            utcnow(),
-            source="cli",
+    done = people.sign_up(
+        services(ctx), email, name, categories, source="cli", channel=Channel.OPERATOR
+    )
+    address = done.result.email
+    if done.handed.error:
+        raise WorkError(
+            f"{address}: pending, but the confirmation was not sent: {done.handed.error}"
         )
-    finally:
-        transport.close()
-    if done.error:
-        raise WorkError(f"{email}: pending, but the confirmation was not sent: {done.error}")
-    said = {
-        Signup.NEW: "pending; confirmation sent",
-        Signup.RESENT: "pending; confirmation sent again",
-        Signup.THROTTLED: "pending; a confirmation went out less than an hour ago, not re-sent",
-        Signup.ALREADY: "already confirmed",
-        Signup.BLOCKED: "suppressed, not added",
-    }
-    click.echo(f"{email}: {said[done.result.outcome]}")
+    said = SAID[done.result.outcome.value]
+    if done.handed.queued:
+        said = said.replace("confirmation sent", "confirmation queued for a worker")
+    click.echo(f"{address}: {said}")
 
 
 @subscribers.command("forget")
@@ -150,17 +100,9 @@ def _send_confirmation(ctx: click.Context, email: str, name: str | None, picks: 
 @click.pass_context
 def subscribers_forget(ctx: click.Context, email: str) -> None:
     """Erase a person's data; keep only a hashed suppression entry so they are never re-added."""
-    from newsletter.db import transaction
-    from newsletter.models import utcnow
-    from newsletter.subscribers.parse import InvalidEmail, normalize_email
-    from newsletter.subscribers.suppression import forget
+    from newsletter.services import subscribers as people
 
-    try:
-        key = normalize_email(email)
-    except InvalidEmail as exc:
-        raise InputError(str(exc)) from exc
-    with transaction(runtime(ctx).factory) as session:
-        found = forget(session, key, utcnow())
+    key, found = people.forget(services(ctx), email)
     what = "data erased" if found else "nothing was stored"
     click.echo(f"{key}: {what}; suppressed by hash only from now on")
 
@@ -169,29 +111,9 @@ def subscribers_forget(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def subscribers_export(ctx: click.Context) -> None:
     """Every subscriber as CSV on stdout (cells that could run as formulas are neutralised)."""
-    from sqlalchemy import select
 
-    from newsletter.models import Subscriber
-    from newsletter.sections import sections_of
+    from newsletter.services import subscribers as people
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["email", "name", "categories", "status", "created_at", "confirmed_at"])
-    with runtime(ctx).factory() as session:
-        for s in session.scalars(select(Subscriber).order_by(Subscriber.id)):
-            writer.writerow(
-                [
-                    _cell(s.email),
-                    _cell(s.name or ""),
-                    ";".join(sections_of(s.category_mask)),
-                    s.status.value,
-                    s.created_at.isoformat(),
-                    s.confirmed_at.isoformat() if s.confirmed_at else "",
-                ]
-            )
+    people.export_csv(services(ctx), buffer)
     click.echo(buffer.getvalue(), nl=False)
-
-
-def _cell(value: str) -> str:
-    """OWASP CSV injection: a cell starting with = + - @ (or tab, CR) gets a leading quote."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -4,12 +4,12 @@ package (one message per sign-up: its speed does not matter, its correctness doe
 from __future__ import annotations
 
 import html
-import secrets
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
+from newsletter.compose.message_ids import confirmation_id
 from newsletter.config import Settings
 
 
@@ -23,10 +23,9 @@ def confirmation_message(
 ) -> tuple[str, bytes]:
     """(Message-ID, bytes ready for SMTP DATA) asking ``email`` to confirm with ``link``.
     The Message-ID, ``<confirm.{subscriber id}.{random}@domain>``, lets a bounce of this
-    mail be tied back to the sign-up (newsletter.subscribers.bounces)."""
+    mail be tied back to the sign-up (newsletter.feedback.bounces)."""
     site = settings.site_name
-    who = f"{subscriber_id}." if subscriber_id is not None else ""
-    message_id = f"<confirm.{who}{secrets.token_hex(12)}@{settings.mail_domain}>"
+    message_id = confirmation_id(subscriber_id, settings.mail_domain)
     greeting = f"Hi {name.split(' ')[0]}," if name else "Hi,"
     text = (
         f"{greeting}\n\n"

@@ -1,14 +1,15 @@
 """Plain data that composition works on: an issue's cards and the publication's branding.
 
-Built from the database by ``newsletter.issues`` (or by hand in tests); rendering never touches
-the database.
+Built from the database by ``newsletter.issues.content`` (or by hand in tests); rendering
+never touches the database.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
+from typing import Any
 
 from newsletter.config import Settings
 from newsletter.sections import wants
@@ -28,6 +29,13 @@ class ReviewCard:
     tldr: str | None
     excerpt: str | None
     image_url: str | None
+
+    @classmethod
+    def of(cls, review: Any) -> ReviewCard:
+        """The card of a stored review (any object with its attributes; ``id`` is the
+        review's id): one mapping, by field name, for every place that makes cards."""
+        names = [f.name for f in fields(cls) if f.name != "review_id"]
+        return cls(review.id, **{name: getattr(review, name) for name in names})
 
     @property
     def score_text(self) -> str | None:

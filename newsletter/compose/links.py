@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from newsletter.compose.personalize import Recipient
 from newsletter.sections import sections_of
-from newsletter.subscribers.tokens import Signer
+from newsletter.tokens import Signer
 
 
 def recipient_values(

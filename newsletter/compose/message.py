@@ -23,6 +23,7 @@ from email.utils import format_datetime, parseaddr
 from newsletter.compose.headers import CRLF, clean, encode_address, encode_header, encode_phrase
 from newsletter.compose.personalize import Placeholders, Recipient, escaped
 from newsletter.compose.render import RenderedVariant
+from newsletter.config import Settings
 
 SOFT_BREAK = b"=\r\n"
 
@@ -180,3 +181,17 @@ class MessageTemplate:
                 f"{CRLF}--{b}--{CRLF}".encode(),
             ]
         )
+
+
+def issue_template(
+    variant: RenderedVariant, settings: Settings, week_key: str, *, kind: str = "digest"
+) -> MessageTemplate:
+    """The template of one issue variant with the publication's headers: the one place they
+    are chosen, for deliveries, previews and test copies alike. ``kind`` names the stream in
+    ``Feedback-ID`` (``digest``, ``test``), so a provider's feedback loop keeps them apart."""
+    return MessageTemplate.prepare(
+        variant,
+        from_address=settings.from_address,
+        list_id=settings.list_id,
+        feedback_id=f"{week_key}:{kind}:{settings.mail_domain}",
+    )

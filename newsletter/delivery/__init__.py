@@ -1,28 +1,16 @@
-"""Delivery: transports, fan-out, batch sending and the Celery tasks around them."""
+"""Delivery: one row per recipient (fan-out), batches that claim rows and send them, the
+outcome of every message recorded before the next, a shared send rate, and the operator's
+steering (pause, resume, cancel). Composition happens before (``newsletter.issues``), the
+wire after (``newsletter.mail``)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.compose.dkim import DkimSigner
 from newsletter.config import Settings
-from newsletter.delivery.outbox import OutboxTransport
 from newsletter.delivery.ratelimit import make_limiter
 from newsletter.delivery.sender import Sender
-from newsletter.delivery.signing import SigningTransport
-from newsletter.delivery.smtp import SmtpTransport
-from newsletter.delivery.transport import Transport
-
-
-def make_transport(settings: Settings) -> Transport:
-    """SMTP when ``NEWSLETTER_SMTP_URL`` is set, else the outbox folder; DKIM-signed when a
-    selector and key are configured (a bad key is a ConfigError here, at start-up)."""
-    smtp = settings.smtp
-    inner: Transport = (
-        SmtpTransport(smtp) if smtp is not None else OutboxTransport(settings.outbox_dir)
-    )
-    dkim = DkimSigner.from_settings(settings)
-    return SigningTransport(inner, dkim) if dkim is not None else inner
+from newsletter.mail import make_transport
 
 
 def make_sender(settings: Settings, factory: sessionmaker[Session]) -> Sender:

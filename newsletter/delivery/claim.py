@@ -13,19 +13,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from newsletter.models import (
-    Delivery,
-    DeliveryState,
-    Issue,
-    IssueStatus,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-)
+from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, Subscriber
+from newsletter.subscribers.audience import mailable
 
 LEASE = timedelta(minutes=10)
 
@@ -129,7 +122,6 @@ def claim_batch(
 
 def claimed_rows(session: Session, claim: Claim) -> list[ClaimedRow]:
     """The claim's rows in id order, joined with what each message needs."""
-    suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
     result = session.execute(
         select(
             Delivery.id.label("delivery_id"),
@@ -141,7 +133,7 @@ def claimed_rows(session: Session, claim: Claim) -> list[ClaimedRow]:
             Subscriber.email_key,
             Subscriber.name,
             Subscriber.category_mask,
-            ((Subscriber.status == SubscriberStatus.CONFIRMED) & ~suppressed).label("eligible"),
+            mailable().label("eligible"),
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(*claim.mine())

@@ -4,7 +4,8 @@ Nothing is revoked on the broker. Every worker re-reads its issue's status betwe
 (at most :data:`CHECK_EVERY` seconds apart) and stops when it is no longer ``sending``: on a
 pause it hands its unsent rows back to the queue untouched, on a cancel it marks them
 cancelled. So a pause takes effect within seconds on every worker, and a resume continues
-exactly where the send stopped: sent rows are never claimed again, queued ones are.
+exactly where the send stopped: sent rows are never claimed again, queued ones are. The
+status changes themselves are :mod:`newsletter.issues.status` moves.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from newsletter.db import transaction
 from newsletter.delivery.claim import claimable
 from newsletter.delivery.dispatch import Dispatcher
 from newsletter.delivery.sender import STATUS_CHECK_EVERY
-from newsletter.errors import WorkError
-from newsletter.issues import get_issue
+from newsletter.issues.status import CANCEL, PAUSE, RESUME, transition
 from newsletter.models import Delivery, DeliveryState, IssueStatus
 
 CHECK_EVERY = STATUS_CHECK_EVERY
@@ -36,13 +36,8 @@ class Steered:
 
 
 def pause_issue(session: Session, issue_id: int, now: datetime, reason: str) -> Steered:
-    issue = get_issue(session, issue_id)
-    if issue.status is not IssueStatus.SENDING:
-        raise WorkError(f"issue {issue_id} is {issue.status.value}: only a sending issue pauses")
-    issue.status = IssueStatus.PAUSED
-    issue.status_reason = reason
-    issue.updated_at = now
-    return Steered(issue_id, issue.status)
+    transition(session, issue_id, PAUSE, now, status_reason=reason)
+    return Steered(issue_id, IssueStatus.PAUSED)
 
 
 def resume_issue(
@@ -54,14 +49,7 @@ def resume_issue(
 ) -> Steered:
     """Back to ``sending``, then dispatch batches for whatever is due (after the commit)."""
     with transaction(factory) as session:
-        issue = get_issue(session, issue_id)
-        if issue.status is not IssueStatus.PAUSED:
-            raise WorkError(
-                f"issue {issue_id} is {issue.status.value}: only a paused issue resumes"
-            )
-        issue.status = IssueStatus.SENDING
-        issue.status_reason = None
-        issue.updated_at = now
+        transition(session, issue_id, RESUME, now, status_reason=None)
         due = session.scalar(
             select(func.count()).where(Delivery.issue_id == issue_id, claimable(now))
         )
@@ -73,12 +61,7 @@ def resume_issue(
 def cancel_issue(session: Session, issue_id: int, now: datetime) -> Steered:
     """Stop for good: queued rows (and rows of dead workers) become ``cancelled``; a live
     worker cancels the rest of its batch when it next checks."""
-    issue = get_issue(session, issue_id)
-    if issue.status not in (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SCHEDULED):
-        raise WorkError(f"issue {issue_id} is {issue.status.value}: nothing to cancel")
-    issue.status = IssueStatus.CANCELLED
-    issue.status_reason = "cancelled by an operator"
-    issue.updated_at = now
+    transition(session, issue_id, CANCEL, now, status_reason="cancelled by an operator")
     stale = (Delivery.state == DeliveryState.QUEUED) | (
         (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now)
     )
@@ -89,4 +72,4 @@ def cancel_issue(session: Session, issue_id: int, now: datetime) -> Steered:
         .values(state=DeliveryState.CANCELLED, lease_until=None, next_at=None)
         .execution_options(synchronize_session=False)
     )
-    return Steered(issue_id, issue.status, count)
+    return Steered(issue_id, IssueStatus.CANCELLED, count)

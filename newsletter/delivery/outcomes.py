@@ -35,14 +35,10 @@ from sqlalchemy import Connection, Engine, bindparam, null, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from newsletter.models import (
-    Delivery,
-    DeliveryState,
-    Subscriber,
-    SubscriberStatus,
-    SuppressionReason,
-)
-from newsletter.subscribers.suppression import suppress
+from newsletter.mail.replies import Verdict, status_in
+from newsletter.mail.transport import PermanentFailure
+from newsletter.models import Delivery, DeliveryState, Subscriber
+from newsletter.subscribers.health import SoftBounceRule, hard_failure, soft_failure
 
 # Built once: SQLAlchemy compiles it once per dialect and then only binds values. The binds
 # take the columns' own types (UTC timestamps, the state enum's stored values).
@@ -174,11 +170,19 @@ class OutcomeLog:
             raise RecordError(f"cannot record delivery {staged['b_id']}: {exc}") from exc
         self._staged = None
 
-    def hard_bounce(
-        self, delivery_id: int, subscriber_id: int, email_key: str, error: str, now: datetime
+    def refused(
+        self,
+        issue_id: int,
+        delivery_id: int,
+        subscriber_id: int,
+        failure: PermanentFailure,
+        rule: SoftBounceRule,
+        now: datetime,
     ) -> None:
-        """Fail the row, suppress the address and mark the subscriber bounced, in one
-        transaction, right away: a refused address is never left half-recorded."""
+        """A receiver refused the address, or refused it by policy: fail the row and apply
+        what that says of the address (:mod:`newsletter.subscribers.health`: an address
+        refusal is a hard failure and suppresses it, a policy refusal is a soft failure), in
+        one transaction, right away: a refused address is never left half-recorded."""
         self.flush(durable=True)
         try:
             with Session(self.engine) as session, session.begin():
@@ -188,16 +192,32 @@ class OutcomeLog:
                         "b_id": delivery_id,
                         "b_token": self.token,
                         "b_state": DeliveryState.FAILED,
-                        "b_error": error,
+                        "b_error": failure.reason,
                         "b_next_at": None,
                         "b_sent_at": None,
                     },
                 )
-                suppress(session, email_key, SuppressionReason.HARD_BOUNCE, error, now)
-                session.execute(
-                    update(Subscriber)
-                    .where(Subscriber.id == subscriber_id)
-                    .values(status=SubscriberStatus.BOUNCED)
-                )
+                subscriber = session.get(Subscriber, subscriber_id)
+                if subscriber is None:
+                    return
+                if failure.verdict is Verdict.ADDRESS:
+                    hard_failure(session, subscriber, failure.reason, now)
+                else:
+                    detail = {
+                        "status": status_in(failure.reason),
+                        "diagnostic": failure.reason[:500],
+                        "verdict": failure.verdict.value,
+                    }
+                    soft_failure(
+                        session,
+                        subscriber,
+                        rule,
+                        now,
+                        issue_id=issue_id,
+                        delivery_id=delivery_id,
+                        detail=detail,
+                    )
         except self._errors as exc:
-            raise RecordError(f"cannot record the bounce of delivery {delivery_id}: {exc}") from exc
+            raise RecordError(
+                f"cannot record the refusal of delivery {delivery_id}: {exc}"
+            ) from exc

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.issues import get_issue
+from newsletter.issues.content import get_issue
 from newsletter.models import Delivery, DeliveryState, utcnow
 
 RATE_WINDOW = timedelta(seconds=60)

@@ -22,14 +22,16 @@ from sqlalchemy import Engine, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.compose.links import recipient_values
-from newsletter.compose.message import MessageTemplate
-from newsletter.compose.render import RenderedVariant
+from newsletter.compose.message import MessageTemplate, issue_template
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.claim import LEASE, Claim, ClaimedRow, claim_batch, claimed_rows
 from newsletter.delivery.outcomes import OutcomeLog, RecordError
 from newsletter.delivery.ratelimit import NoLimit, RateLimiter
-from newsletter.delivery.transport import (
+from newsletter.issues.status import FINISH, PAUSE, SENDING, try_transition
+from newsletter.issues.variants import stored_variant
+from newsletter.mail.replies import Verdict
+from newsletter.mail.transport import (
     DeliveryError,
     Envelope,
     PermanentFailure,
@@ -37,16 +39,10 @@ from newsletter.delivery.transport import (
     Transport,
     UnknownOutcome,
 )
-from newsletter.delivery.verp import ReturnPath
-from newsletter.models import (
-    Delivery,
-    DeliveryState,
-    Issue,
-    IssueStatus,
-    IssueVariant,
-    utcnow,
-)
-from newsletter.subscribers.tokens import Signer, load_secret
+from newsletter.mail.verp import ReturnPath
+from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, IssueVariant, utcnow
+from newsletter.subscribers.health import SoftBounceRule
+from newsletter.tokens import Signer, load_secret
 
 MAX_ATTEMPTS = 5
 STATUS_CHECK_EVERY = 1.0  # pause and cancel must reach every worker within 2 s
@@ -101,6 +97,7 @@ class Sender:
         # With NEWSLETTER_BOUNCE_ADDRESS: a signed VERP return path per message (delivery/verp.py)
         self.return_path = ReturnPath.from_settings(settings)
         self.unsubscribe_mailto = settings.unsubscribe_mailto
+        self.soft_bounces = SoftBounceRule.from_settings(settings)
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
         self._failures = 0  # temporary failures in a row, across batches of this process
 
@@ -115,14 +112,7 @@ class Sender:
             raise RuntimeError(f"issue {issue_id} has no composed variant for mask {mask}")
         issue = session.get(Issue, issue_id)
         assert issue is not None
-        template = MessageTemplate.prepare(
-            RenderedVariant(
-                variant.mask, variant.subject, variant.html, variant.text, variant.nonce
-            ),
-            from_address=self.settings.from_address,
-            list_id=self.settings.list_id,
-            feedback_id=f"{issue.week_key}:digest:{self.settings.mail_domain}",
-        )
+        template = issue_template(stored_variant(variant), self.settings, issue.week_key)
         self._templates[(issue_id, mask)] = (version, template)
         return template
 
@@ -218,11 +208,9 @@ class Sender:
         )[:1000]
         self._failures = 0
         with transaction(self.factory) as session:
-            session.execute(
-                update(Issue)
-                .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING)
-                .values(status=IssueStatus.PAUSED, status_reason=reason, updated_at=utcnow())
-                .execution_options(synchronize_session=False)
+            # An operator's pause or cancel meanwhile is the last word: then nothing changes.
+            try_transition(
+                session, issue_id, PAUSE, utcnow(), expected=SENDING, status_reason=reason
             )
 
     def _send_one(
@@ -280,9 +268,12 @@ class Sender:
         except TemporaryFailure as exc:
             self._retry_or_fail(row, log, exc.reason, result)
         except PermanentFailure as exc:
-            if exc.hard_bounce:
-                log.hard_bounce(
-                    row.delivery_id, row.subscriber_id, row.email_key, exc.reason, utcnow()
+            # What it says of the address (newsletter.subscribers.health): a refusal of the
+            # address or by the receiver's policy. A refused *message* (its size, the protocol)
+            # says nothing of the address, and would hit every recipient alike.
+            if exc.from_receiver and exc.verdict in (Verdict.ADDRESS, Verdict.POLICY):
+                log.refused(
+                    issue_id, row.delivery_id, row.subscriber_id, exc, self.soft_bounces, utcnow()
                 )
             else:
                 log.stage(row.delivery_id, DeliveryState.FAILED, exc.reason, utcnow())
@@ -330,15 +321,15 @@ class Sender:
                 Delivery.issue_id == issue_id,
                 Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
             )
-            session.execute(
-                update(Issue)
-                .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~open_rows)
-                .values(
-                    status=IssueStatus.SENT,
-                    sent_at=func.coalesce(Issue.sent_at, utcnow()),
-                    updated_at=utcnow(),
-                )
-                .execution_options(synchronize_session=False)
+            now = utcnow()
+            try_transition(
+                session,
+                issue_id,
+                FINISH,
+                now,
+                expected=SENDING,
+                only_if=~open_rows,
+                sent_at=func.coalesce(Issue.sent_at, now),
             )
 
     def close(self) -> None:

@@ -11,8 +11,9 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 
+from newsletter.errors import FieldError
 from newsletter.ingest.normalize import ItemRejected, make_record
 from newsletter.ingest.records import Parsed, Rejection, ReviewRecord, SourceError
 
@@ -113,3 +114,22 @@ def to_row(record: ReviewRecord) -> dict[str, Any]:
         "excerpt": record.excerpt,
         "is_review": record.is_review,
     }
+
+
+def write_export(records: Iterable[ReviewRecord], fmt: str, out: TextIO) -> int:
+    """Write ``records`` in the canonical flat form, ``jsonl`` or ``csv`` (RFC 4180, header
+    row); returns how many. What this writes, :func:`parse_jsonl` and :func:`parse_csv` read."""
+    if fmt not in ("jsonl", "csv"):
+        raise FieldError("format", "expected jsonl or csv", shown=repr(fmt))
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\r\n") if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
+    count = 0
+    for record in records:
+        row = to_row(record)
+        if writer:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        else:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        count += 1
+    return count

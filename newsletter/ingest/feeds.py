@@ -38,9 +38,9 @@ def _not_a_feed(source: str, data: bytes) -> SourceError:
         return SourceError(source, f"not a feed: the file is {kind} (starts with {head}), not XML")
     start = data[:512].lstrip().lower()
     if start.startswith((b"{", b"[")):
-        return SourceError(source, "not a feed: it is JSON (pass --format wp-json?)")
+        return SourceError(source, "not a feed: it is JSON (is its format wp-json?)")
     if start.startswith((b"<!doctype html", b"<html")):
-        return SourceError(source, "not a feed: it is an HTML page (pass --format page?)")
+        return SourceError(source, "not a feed: it is an HTML page (is its format page?)")
     return SourceError(source, "not a feed: no RSS or Atom document found")
 
 

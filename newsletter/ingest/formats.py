@@ -78,7 +78,7 @@ def detect_format(source: str, data: bytes, content_type: str | None = None) -> 
         return sniffed
     if name.endswith((".xml", ".rss")) or name.rstrip("/").endswith("/feed"):
         return "rss"  # the RSS reader says clearly what else it is
-    raise SourceError(source, "cannot tell its format; pass --format")
+    raise SourceError(source, f"cannot tell its format; name it (one of {', '.join(FORMATS)})")
 
 
 def parse_source(

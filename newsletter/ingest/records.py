@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 from newsletter.errors import InputError
 
@@ -38,6 +39,12 @@ class ReviewRecord:
     excerpt: str | None = None
     image_url: str | None = None
     is_review: bool = True
+
+    @classmethod
+    def from_row(cls, row: Any) -> ReviewRecord:
+        """The record of a stored review (any object with its attributes), field by field:
+        what ``reviews export`` writes and ``ingest`` reads back."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
     @property
     def score_norm(self) -> float | None:

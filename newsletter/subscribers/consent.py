@@ -4,15 +4,19 @@ Each function runs inside the caller's transaction and returns what happened; me
 sent by the caller only after the commit (a confirmation mail for a sign-up that rolled back
 would confirm nothing).
 
-Rules:
+Rules (the one place they live: the web form, ``subscribers add`` and ``subscribers import``
+all apply them):
+- Who asks matters (:class:`Channel`). The person, through the sign-up form, may come back
+  after an unsubscribe or a "forget": their confirmation lifts that suppression. An operator
+  (``subscribers add``) or an import may not: only the person can undo their own leaving.
+  Nobody can lift a hard bounce, a complaint or a manual entry (:func:`blocks`).
 - A sign-up creates (or reuses) a *pending* subscriber; only a confirmation makes it
   confirmed. A pending address asking again gets a new confirmation at most once an hour.
 - A confirmation link is bound to the subscriber and to the moment it was requested, and
   expires after :data:`CONFIRM_VALID`: a newer request, or an unsubscribe, voids it.
 - After an unsubscribe (or a "forget"), signing up again needs a new confirmation; the
-  confirmation lifts that suppression. A hard bounce, a complaint or a manual entry keeps the
-  address suppressed: a sign-up for it sends nothing (and says nothing different, so that a
-  sign-up form cannot tell anyone which addresses are on the list).
+  confirmation lifts that suppression. A blocked sign-up sends nothing (and the form says
+  nothing different, so that it cannot tell anyone which addresses are on the list).
 - An unsubscribe takes effect at once and is idempotent; it suppresses the address.
 """
 
@@ -25,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from newsletter.errors import InputError
+from newsletter.errors import FieldError
 from newsletter.models import (
     Event,
     Subscriber,
@@ -36,12 +40,27 @@ from newsletter.models import (
 from newsletter.sections import mask_of
 from newsletter.subscribers.parse import InvalidEmail, clean_name, email_hash, normalize_email
 from newsletter.subscribers.suppression import suppress
-from newsletter.subscribers.tokens import BadToken, Signer
+from newsletter.tokens import BadToken, Signer
 
 CONFIRM_VALID = timedelta(days=7)
 RESEND_AFTER = timedelta(hours=1)
 # Suppressions a new, confirmed sign-up lifts: the person left, and now asks to come back.
 LIFTED_BY_CONSENT = frozenset({SuppressionReason.UNSUBSCRIBED, SuppressionReason.FORGOTTEN})
+
+
+class Channel(enum.StrEnum):
+    """Who asks for a subscription."""
+
+    SELF = "self"  # the person, through the sign-up form
+    OPERATOR = "operator"  # an operator on someone's behalf (``subscribers add``)
+    IMPORT = "import"  # a list gathered elsewhere (``subscribers import``)
+
+
+def blocks(reason: SuppressionReason | None, channel: Channel) -> bool:
+    """Whether a suppression of ``reason`` (None: none) stops a sign-up through ``channel``."""
+    if reason is None:
+        return False
+    return channel is not Channel.SELF or reason not in LIFTED_BY_CONSENT
 
 
 class Signup(enum.StrEnum):
@@ -77,14 +96,16 @@ def subscribe(
     now: datetime,
     *,
     source: str = "web",
+    channel: Channel = Channel.SELF,
 ) -> SignupResult:
-    """Record a sign-up request. Raises :class:`InputError` for an invalid address."""
+    """Record a sign-up request. Raises :class:`FieldError` (``email``) for an invalid
+    address."""
     try:
         key = normalize_email(email)
     except InvalidEmail as exc:
-        raise InputError(str(exc)) from exc
+        raise FieldError("email", str(exc)) from exc
     suppression = _suppression(session, key)
-    if suppression is not None and suppression.reason not in LIFTED_BY_CONSENT:
+    if blocks(suppression.reason if suppression else None, channel):
         return SignupResult(Signup.BLOCKED, None, key)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
     status = subscriber.status if subscriber is not None else None
@@ -140,7 +161,7 @@ def confirm(session: Session, signer: Signer, token: str, now: datetime) -> Conf
         raise BadToken("this confirmation link was replaced by a newer one or withdrawn")
     suppression = _suppression(session, subscriber.email_key)
     if suppression is not None:
-        if suppression.reason not in LIFTED_BY_CONSENT:
+        if blocks(suppression.reason, Channel.SELF):  # bounced or complained since asking
             raise BadToken("this address cannot be subscribed")
         session.execute(delete(Suppression).where(Suppression.id == suppression.id))
     subscriber.status = SubscriberStatus.CONFIRMED

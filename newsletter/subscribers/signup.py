@@ -1,68 +1,82 @@
-"""A sign-up from start to sent confirmation, shared by the web form and the command line.
+"""A sign-up from request to confirmation mail, shared by the web form and the command line.
 
-The request is stored and committed first; only then is the confirmation mailed (the Indico
-rule: never mail about a row that may roll back). A confirmation the transport refuses clears
-the request's time, so the person can ask again at once instead of after the hourly throttle.
+The request is stored and committed first (:func:`newsletter.subscribers.consent.subscribe`);
+only then is the confirmation mailed (the Indico rule: never mail about a row that may roll
+back). :func:`send_confirmation` builds that mail from the database alone, given the
+subscriber's id, so it runs the same in the requesting process or in a Celery worker
+(``newsletter.jobs``): the link is bound to the moment of the request, which the row keeps.
+A confirmation the transport refuses clears that moment, so the person can ask again at once
+instead of after the hourly throttle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.compose.confirmation import confirmation_message
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.transport import DeliveryError, Envelope, Transport
-from newsletter.delivery.verp import ReturnPath
-from newsletter.models import Subscriber
-from newsletter.subscribers.consent import SignupResult, confirm_token, subscribe
-from newsletter.subscribers.tokens import Signer
+from newsletter.mail.transport import DeliveryError, Envelope, Transport
+from newsletter.mail.verp import ReturnPath
+from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.subscribers.consent import confirm_token
+from newsletter.tokens import Signer
 
 
-@dataclass(frozen=True)
-class SignUp:
-    result: SignupResult
-    sent: bool  # a confirmation went out
-    error: str | None = None  # why it could not
-
-
-def sign_up(
+def send_confirmation(
     factory: sessionmaker[Session],
     settings: Settings,
     signer: Signer,
     transport: Transport,
-    request: tuple[str, str | None, list[str]],
+    subscriber_id: int,
     now: datetime,
-    *,
-    source: str,
-) -> SignUp:
-    """Store the sign-up ``(email, name, categories)``, then mail its confirmation link.
-    Raises :class:`~newsletter.errors.InputError` for an invalid address."""
-    email, name, categories = request
-    with transaction(factory) as session:
-        result = subscribe(session, email, name, categories, now, source=source)
-        link = ""
-        if result.send_confirmation and result.subscriber_id is not None:
-            subscriber = session.get(Subscriber, result.subscriber_id)
-            assert subscriber is not None
-            link = f"{settings.base_url}/confirm/{confirm_token(signer, subscriber)}"
-    if not link:
-        return SignUp(result, sent=False)
-    assert result.subscriber_id is not None
-    sid = result.subscriber_id
-    message_id, message = confirmation_message(settings, result.email, name, link, now, sid)
+) -> str | None:
+    """Mail the confirmation link of a pending sign-up; the reason it could not, or None.
+
+    Nothing is sent (and None returned) when the sign-up is no longer pending or was never
+    asked to confirm: a queued task that runs late must not mail someone who has since
+    confirmed or left.
+    """
+    with factory() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if (
+            subscriber is None
+            or subscriber.status is not SubscriberStatus.PENDING
+            or subscriber.confirm_sent_at is None
+        ):
+            return None
+        asked = subscriber.confirm_sent_at
+        email, name = subscriber.email, subscriber.name
+        link = f"{settings.base_url}/confirm/{confirm_token(signer, subscriber)}"
+    message_id, message = confirmation_message(settings, email, name, link, now, subscriber_id)
     return_path = ReturnPath.from_settings(settings)
-    mail_from = return_path.for_confirmation(sid) if return_path else settings.sender_email
-    envelope = Envelope(mail_from, result.email, message_id)
+    mail_from = (
+        return_path.for_confirmation(subscriber_id) if return_path else settings.sender_email
+    )
     try:
-        transport.send(envelope, message)
+        transport.send(Envelope(mail_from, email, message_id), message)
     except DeliveryError as exc:
-        with transaction(factory) as session:
-            subscriber = session.get(Subscriber, result.subscriber_id)
-            if subscriber is not None:
-                subscriber.confirm_sent_at = None
-        return SignUp(result, sent=False, error=exc.reason)
-    return SignUp(result, sent=True)
+        withdraw_request(factory, subscriber_id, asked)
+        return exc.reason
+    return None
+
+
+def withdraw_request(
+    factory: sessionmaker[Session], subscriber_id: int, asked: datetime | None = None
+) -> None:
+    """Forget that a confirmation was asked for, so the person may ask again at once: its mail
+    could not be sent (or handed to a worker). With ``asked``, only that request's moment is
+    forgotten: a newer request keeps its own."""
+    condition = [Subscriber.id == subscriber_id, Subscriber.status == SubscriberStatus.PENDING]
+    if asked is not None:
+        condition.append(Subscriber.confirm_sent_at == asked)
+    with transaction(factory) as session:
+        session.execute(
+            update(Subscriber)
+            .where(*condition)
+            .values(confirm_sent_at=None)
+            .execution_options(synchronize_session=False)
+        )

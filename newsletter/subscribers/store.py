@@ -8,8 +8,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.models import Subscriber, SubscriberStatus, Suppression, utcnow
+from newsletter.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    utcnow,
+)
 from newsletter.sections import mask_of
+from newsletter.subscribers.consent import Channel, blocks
 from newsletter.subscribers.parse import SubscriberRow, email_hash
 
 
@@ -40,17 +47,19 @@ def import_rows(
     default_status: SubscriberStatus = SubscriberStatus.PENDING,
     source: str = "import",
     now: datetime | None = None,
+    channel: Channel = Channel.IMPORT,
 ) -> ImportCounts:
     """Insert new subscribers and update names and picks of known ones.
 
     A row's own ``status`` column (when present) wins over ``default_status``. An address on
-    the suppression list is never re-activated by an import.
+    the suppression list is never re-activated by an import, nor by an operator adding it
+    (``channel``; the rule is :func:`newsletter.subscribers.consent.blocks`).
     """
     now = now or utcnow()
     counts = ImportCounts()
     keys = [row.email for row in rows]
     known: dict[str, Subscriber] = {}
-    suppressed: set[str] = set()
+    suppressed: dict[str, SuppressionReason] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         known.update(
@@ -58,16 +67,17 @@ def import_rows(
             for s in session.scalars(select(Subscriber).where(Subscriber.email_key.in_(chunk)))
         )
         hashes = [email_hash(k) for k in chunk]
-        suppressed.update(
-            session.scalars(
-                select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+        entries = session.execute(
+            select(Suppression.email_hash, Suppression.reason).where(
+                Suppression.email_hash.in_(hashes)
             )
         )
+        suppressed.update((digest, reason) for digest, reason in entries)
     for row in rows:
         status = SubscriberStatus(row.status) if row.status else default_status
         mask = mask_of(row.categories)
         subscriber = known.get(row.email)
-        if email_hash(row.email) in suppressed:
+        if blocks(suppressed.get(email_hash(row.email)), channel):
             counts.suppressed += 1
             continue
         if subscriber is None:

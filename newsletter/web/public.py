@@ -1,4 +1,5 @@
-"""Public subscriber pages: sign-up, confirm, unsubscribe (RFC 8058 one-click), preferences.
+"""Public subscriber pages: sign-up, confirm, unsubscribe (RFC 8058 one-click), preferences,
+and the "View online" copy.
 
 A GET never changes anything: mail scanners and link previewers fetch every link in a message,
 so confirm and unsubscribe links show a page with a button, and only the POST acts. The
@@ -12,26 +13,17 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from werkzeug.wrappers import Response
 
-from newsletter.db import transaction
-from newsletter.errors import InputError, NotFound
-from newsletter.models import SubscriberStatus, utcnow
-from newsletter.preview import online_copy
-from newsletter.sections import SECTIONS, parse_picks, sections_of
-from newsletter.subscribers import consent
-from newsletter.subscribers.signup import sign_up
-from newsletter.subscribers.tokens import BadToken
-from newsletter.web import WebContext
+from newsletter.errors import FieldError, InputError, NotFound
+from newsletter.sections import SECTIONS
+from newsletter.services import BadToken, Confirmation, issues
+from newsletter.services import subscribers as people
+from newsletter.web import services
 
 public = Blueprint("public", __name__)
 log = logging.getLogger(__name__)
-
-
-def ctx() -> WebContext:
-    context: WebContext = current_app.extensions["newsletter"]
-    return context
 
 
 def page(title: str, message: str, status: int = 200) -> tuple[str, int]:
@@ -42,9 +34,9 @@ def bad_link(exc: BadToken) -> tuple[str, int]:
     return page("This link does not work", f"{exc}. Nothing was changed.", 400)
 
 
-def picks_from_form() -> list[str]:
-    chosen = request.form.getlist("categories")
-    return parse_picks(",".join(chosen)) if chosen else []
+def reason(exc: InputError) -> str:
+    """A domain error in this face's words: the form shows the reason next to its fields."""
+    return exc.reason if isinstance(exc, FieldError) else str(exc)
 
 
 # -- sign-up and confirmation -----------------------------------------------------------------
@@ -55,43 +47,39 @@ def subscribe_form() -> str:
 
 @public.post("/subscribe")
 def subscribe() -> tuple[str, int]:
-    c = ctx()
+    context = services()
     try:
-        picks = picks_from_form()
-        name = request.form.get("name")
-        done = sign_up(
-            c.factory,
-            c.settings,
-            c.signer,
-            c.transport,
-            (request.form.get("email", ""), name, picks),
-            utcnow(),
+        done = people.sign_up(
+            context,
+            request.form.get("email", ""),
+            request.form.get("name"),
+            request.form.getlist("categories"),
             source="web",
         )
-    except (InputError, ValueError) as exc:
+    except InputError as exc:
         form = request.form.to_dict()
-        html = render_template("subscribe.html.j2", sections=SECTIONS, error=str(exc), form=form)
+        html = render_template("subscribe.html.j2", sections=SECTIONS, error=reason(exc), form=form)
         return html, 400
-    if done.error:
-        log.warning("confirmation to %s not sent: %s", done.result.email, done.error)
+    if done.handed.error:
+        log.warning("confirmation to %s not sent: %s", done.result.email, done.handed.error)
     # The same answer whatever the outcome, so the form reveals nothing about an address.
     return page(
         "Check your inbox",
-        f"If {done.result.email} can get {c.settings.site_name}, a message to confirm it is on "
-        "its way. The subscription starts when you confirm.",
+        f"If {done.result.email} can get {context.settings.site_name}, a message to confirm it "
+        "is on its way. The subscription starts when you confirm.",
     )
 
 
 @public.get("/confirm/<token>")
 def confirm_form(token: str) -> tuple[str, int]:
-    c = ctx()
+    context = services()
     try:
-        c.signer.verify(token, "confirm", utcnow())
+        people.check_confirmation(context, token)
     except BadToken as exc:
         return bad_link(exc)
     return render_template(
         "button.html.j2",
-        title=f"Confirm your subscription to {c.settings.site_name}",
+        title=f"Confirm your subscription to {context.settings.site_name}",
         text="One click and the weekly digest starts with the next issue.",
         button="Confirm my subscription",
     ), 200
@@ -99,68 +87,58 @@ def confirm_form(token: str) -> tuple[str, int]:
 
 @public.post("/confirm/<token>")
 def confirm(token: str) -> tuple[str, int]:
-    c = ctx()
+    context = services()
     try:
-        with transaction(c.factory) as session:
-            outcome = consent.confirm(session, c.signer, token, utcnow())
+        outcome = people.confirm(context, token)
     except BadToken as exc:
         return bad_link(exc)
-    if outcome is consent.Confirmation.ALREADY:
+    if outcome is Confirmation.ALREADY:
         return page("Already confirmed", "This address is subscribed already.")
-    return page("You are subscribed", f"{c.settings.site_name} arrives with the next issue.")
+    return page("You are subscribed", f"{context.settings.site_name} arrives with the next issue.")
 
 
 # -- unsubscribe ---------------------------------------------------------------------------------
 @public.get("/u/<token>")
 def unsubscribe_form(token: str) -> tuple[str, int]:
-    c = ctx()
+    context = services()
     try:
-        with c.factory() as session:
-            subscriber = consent.subscriber_for(session, c.signer, token, "unsubscribe")
-            email = subscriber.email
+        email = people.unsubscribe_address(context, token)
     except BadToken as exc:
         return bad_link(exc)
     return render_template(
         "button.html.j2",
         title=f"Unsubscribe {email}?",
-        text=f"You will get no more {c.settings.site_name} mail at this address.",
+        text=f"You will get no more {context.settings.site_name} mail at this address.",
         button="Unsubscribe",
     ), 200
 
 
 @public.post("/u/<token>")
 def unsubscribe(token: str) -> Response | tuple[str, int]:
-    c = ctx()
+    context = services()
     # RFC 8058 3.2: the mail client's POST carries "List-Unsubscribe=One-Click"; the page's
     # own button posts an empty form. Both act at once, with no redirect and no cookie.
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     try:
-        with transaction(c.factory) as session:
-            subscriber = consent.subscriber_for(session, c.signer, token, "unsubscribe")
-            consent.unsubscribe(
-                session,
-                subscriber,
-                utcnow(),
-                how="one-click" if one_click else "page",
-                issue_id=request.args.get("i", type=int),
-            )
-            email = subscriber.email
+        email = people.unsubscribe(
+            context,
+            token,
+            how="one-click" if one_click else "page",
+            issue_id=request.args.get("i", type=int),
+        )
     except BadToken as exc:
         return bad_link(exc)
-    return page("You are unsubscribed", f"{email} will get no more {c.settings.site_name} mail.")
+    return page(
+        "You are unsubscribed", f"{email} will get no more {context.settings.site_name} mail."
+    )
 
 
 # -- view online ---------------------------------------------------------------------------------
 @public.get("/v/<token>")
 def view_online(token: str) -> Response | tuple[str, int]:
     """The issue as this recipient got it, in the browser (the "View online" link)."""
-    c = ctx()
     try:
-        issue, _, subscriber = c.signer.verify(token, "view").partition(".")
-        if not (issue.isdigit() and subscriber.isdigit()):
-            raise BadToken("malformed link token")
-        with c.factory() as session:
-            html = online_copy(session, c.settings, c.signer, int(issue), int(subscriber))
+        html = issues.view_online(services(), token)
     except BadToken as exc:
         return bad_link(exc)
     except NotFound as exc:
@@ -173,29 +151,29 @@ def view_online(token: str) -> Response | tuple[str, int]:
 # -- preferences ---------------------------------------------------------------------------------
 @public.route("/p/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> tuple[str, int]:
-    c = ctx()
+    context = services()
     error = None
     saved = False
     try:
-        with transaction(c.factory) as session:
-            subscriber = consent.subscriber_for(session, c.signer, token, "preferences")
-            if request.method == "POST":
-                try:
-                    consent.update_preferences(
-                        session, subscriber, request.form.get("name"), picks_from_form()
-                    )
-                    saved = True
-                except ValueError as exc:
-                    error = str(exc)
-            view = {
-                "email": subscriber.email,
-                "name": subscriber.name or "",
-                "picks": set(sections_of(subscriber.category_mask)),
-                "active": subscriber.status is SubscriberStatus.CONFIRMED,
-            }
+        view = people.preferences(context, token)
+        if request.method == "POST":
+            try:
+                view = people.save_preferences(
+                    context, token, request.form.get("name"), request.form.getlist("categories")
+                )
+                saved = True
+            except FieldError as exc:
+                error = exc.reason
     except BadToken as exc:
         return bad_link(exc)
     html = render_template(
-        "preferences.html.j2", sections=SECTIONS, saved=saved, error=error, **view
+        "preferences.html.j2",
+        sections=SECTIONS,
+        saved=saved,
+        error=error,
+        email=view.email,
+        name=view.name,
+        picks=set(view.picks),
+        active=view.active,
     )
     return html, 400 if error else 200

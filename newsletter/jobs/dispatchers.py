@@ -1,0 +1,21 @@
+"""Choosing where batches run: Celery workers when a broker is configured, else this process."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.config import Settings
+from newsletter.delivery import make_sender
+from newsletter.delivery.dispatch import CeleryDispatcher, InlineDispatcher
+from newsletter.jobs.celery_app import create_celery
+
+
+def dispatcher_for(
+    settings: Settings, factory: sessionmaker[Session]
+) -> InlineDispatcher | CeleryDispatcher:
+    """Celery when ``NEWSLETTER_BROKER_URL`` is set; else the batches run here, through one
+    sender (its transport and rate limiter) that ``close()`` releases."""
+    if settings.broker_url:
+        return CeleryDispatcher(create_celery(settings))
+    sender = make_sender(settings, factory)
+    return InlineDispatcher(lambda issue_id: sender.run_batch(issue_id).claimed, sender.close)

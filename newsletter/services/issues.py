@@ -1,0 +1,99 @@
+"""Issue services: build, edit, preview, test copies, send or schedule, steer, watch.
+
+Plain arguments in (ids, addresses, times), plain results out; errors are the domain's, naming
+fields (``week``, ``send_at``, ``position``), for the faces to word in their own terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from newsletter.db import transaction
+from newsletter.delivery.control import Steered, cancel_issue, pause_issue, resume_issue
+from newsletter.delivery.fanout import FanoutResult, send_issue
+from newsletter.delivery.progress import Progress, issue_progress
+from newsletter.issues.build import BuildResult, build_issue
+from newsletter.issues.editing import EditResult, Edits, edit_issue
+from newsletter.issues.online import online_copy
+from newsletter.issues.preview import preview as render_preview
+from newsletter.issues.proofs import CopyOutcome, send_test_copies
+from newsletter.issues.schedule import schedule_send
+from newsletter.services.context import Context
+from newsletter.tokens import BadToken
+
+
+def build(ctx: Context, *, week: str | None = None, now: datetime | None = None) -> BuildResult:
+    """Build (or return the existing) draft of ``week`` (default: ``now``'s week)."""
+    with transaction(ctx.factory) as session:
+        return build_issue(session, ctx.settings, now=now or ctx.clock(), week=week)
+
+
+def edit(ctx: Context, issue_id: int, edits: Edits) -> EditResult:
+    with transaction(ctx.factory) as session:
+        return edit_issue(session, ctx.settings, issue_id, edits, ctx.clock())
+
+
+def preview(ctx: Context, issue_id: int, *, email: str | None = None, fmt: str = "html") -> bytes:
+    with ctx.factory() as session:
+        return render_preview(session, ctx.settings, issue_id, email=email, fmt=fmt)
+
+
+def test_send(ctx: Context, issue_id: int, addresses: list[str]) -> list[CopyOutcome]:
+    """The whole issue, marked [TEST], to each address, on a transport of this call's own."""
+    transport = ctx.transport()
+    try:
+        with ctx.factory() as session:
+            return send_test_copies(session, ctx.settings, issue_id, addresses, transport)
+    finally:
+        transport.close()
+
+
+@dataclass(frozen=True)
+class Sent:
+    fanout: FanoutResult
+    progress: Progress
+    queued: bool  # handed to workers (a broker is set), else sent in this process
+
+
+def send(ctx: Context, issue_id: int) -> Sent:
+    """Send a draft now, or continue one that is sending (nothing is created twice)."""
+    with ctx.dispatcher() as dispatcher:
+        result = send_issue(ctx.factory, ctx.settings, issue_id, dispatcher, ctx.clock())
+    return Sent(result, status(ctx, issue_id), bool(ctx.settings.broker_url))
+
+
+def schedule(ctx: Context, issue_id: int, at: datetime) -> None:
+    """Send a draft at ``at`` (the minute tick starts it); ``send_at`` must be in the future."""
+    with transaction(ctx.factory) as session:
+        schedule_send(session, issue_id, at, ctx.clock())
+
+
+def status(ctx: Context, issue_id: int) -> Progress:
+    with ctx.factory() as session:
+        return issue_progress(session, issue_id)
+
+
+def pause(ctx: Context, issue_id: int, reason: str = "paused by an operator") -> Steered:
+    with transaction(ctx.factory) as session:
+        return pause_issue(session, issue_id, ctx.clock(), reason)
+
+
+def resume(ctx: Context, issue_id: int) -> Steered:
+    with ctx.dispatcher() as dispatcher:
+        return resume_issue(ctx.factory, ctx.settings, issue_id, dispatcher, ctx.clock())
+
+
+def cancel(ctx: Context, issue_id: int) -> Steered:
+    with transaction(ctx.factory) as session:
+        return cancel_issue(session, issue_id, ctx.clock())
+
+
+def view_online(ctx: Context, token: str) -> str:
+    """The HTML of the issue a "View online" token names, as that reader got it.
+    :class:`BadToken` for a forged one; :class:`NotFound` when the issue is gone."""
+    issue, _, subscriber = ctx.signer.verify(token, "view").partition(".")
+    if not (issue.isdigit() and subscriber.isdigit()):
+        raise BadToken("malformed link token")
+    with ctx.factory() as session:
+        return online_copy(session, ctx.settings, ctx.signer, int(issue), int(subscriber))

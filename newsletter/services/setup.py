@@ -1,0 +1,26 @@
+"""Opening the house: a :class:`Context` over the configured database, and its schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from newsletter.config import Settings
+from newsletter.db import current_revision, make_engine, require_schema, session_factory, upgrade
+from newsletter.services.context import Context
+
+
+def connect(settings: Settings) -> Engine:
+    """An engine for ``NEWSLETTER_DATABASE_URL`` that is known to connect."""
+    return make_engine(settings)
+
+
+def open_context(settings: Settings, engine: Engine) -> Context:
+    """The services' context over ``engine``; :class:`InputError` when the schema is missing."""
+    require_schema(engine)
+    return Context(settings, session_factory(engine))
+
+
+def upgrade_schema(engine: Engine) -> str | None:
+    """Create or migrate the schema (Alembic); the revision it is at now."""
+    upgrade(engine)
+    return current_revision(engine)

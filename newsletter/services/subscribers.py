@@ -1,0 +1,189 @@
+"""Subscriber services: sign-up (the form and ``subscribers add``), confirmation, unsubscribe,
+preferences, import, export and forget.
+
+A sign-up is stored and committed, then its confirmation handed to :attr:`Context.confirmations`
+(a worker's task when a broker is set, else sent here on a transport of its own). The consent
+rules themselves are :mod:`newsletter.subscribers.consent`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+
+from newsletter.db import transaction
+from newsletter.errors import FieldError
+from newsletter.jobs.confirmations import Handed
+from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.sections import parse_picks, sections_of
+from newsletter.services.context import Context
+from newsletter.subscribers import consent
+from newsletter.subscribers.consent import Channel, SignupResult
+from newsletter.subscribers.export import write_csv
+from newsletter.subscribers.parse import (
+    InvalidEmail,
+    ParsedSubscribers,
+    SubscriberRow,
+    clean_name,
+    normalize_email,
+    parse_subscribers,
+)
+from newsletter.subscribers.signup import withdraw_request
+from newsletter.subscribers.store import ImportCounts, import_rows
+from newsletter.subscribers.suppression import forget as forget_person
+
+
+def picks(categories: str | list[str]) -> list[str]:
+    """Sections from ``"film, anime"`` or a list of names; :class:`FieldError`
+    (``categories``) naming an unknown one. Empty means every section."""
+    text = categories if isinstance(categories, str) else ",".join(categories)
+    try:
+        return parse_picks(text)
+    except ValueError as exc:
+        raise FieldError("categories", str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class SignUp:
+    result: SignupResult
+    handed: Handed  # what became of the confirmation (nothing was sent when not needed)
+
+
+def sign_up(
+    ctx: Context,
+    email: str,
+    name: str | None,
+    categories: str | list[str],
+    *,
+    source: str,
+    channel: Channel = Channel.SELF,
+    now: datetime | None = None,
+) -> SignUp:
+    """Store a sign-up (double opt-in: pending until confirmed), commit, then hand its
+    confirmation over. :class:`FieldError` for a bad ``email`` or ``categories``."""
+    chosen = picks(categories)
+    with transaction(ctx.factory) as session:
+        result = consent.subscribe(
+            session, email, name, chosen, now or ctx.clock(), source=source, channel=channel
+        )
+    if not result.send_confirmation or result.subscriber_id is None:
+        return SignUp(result, Handed())
+    try:
+        handed = ctx.confirmations.submit(result.subscriber_id)
+    except Exception as exc:  # the broker or the mail set-up could not take it: say so
+        withdraw_request(ctx.factory, result.subscriber_id)
+        handed = Handed(error=f"the confirmation could not be handed over: {exc}")
+    return SignUp(result, handed)
+
+
+def add_confirmed(
+    ctx: Context, email: str, name: str | None, categories: str | list[str]
+) -> ImportCounts:
+    """Add (or update) one address as confirmed: consent was gathered elsewhere. A suppressed
+    address is not added (only the person can come back, through the sign-up form)."""
+    try:
+        key = normalize_email(email)
+    except InvalidEmail as exc:
+        raise FieldError("email", str(exc)) from exc
+    row = SubscriberRow(0, key, clean_name(name), picks(categories), "confirmed")
+    with transaction(ctx.factory) as session:
+        return import_rows(
+            session,
+            [row],
+            default_status=SubscriberStatus.PENDING,
+            source="cli",
+            channel=Channel.OPERATOR,
+        )
+
+
+@dataclass(frozen=True)
+class Imported:
+    parsed: ParsedSubscribers
+    counts: ImportCounts
+
+
+def import_csv(ctx: Context, data: bytes, source: str, *, confirmed: bool) -> Imported:
+    """Import a subscriber CSV in one transaction (pending unless ``confirmed``)."""
+    parsed = parse_subscribers(data, source)
+    status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+    with transaction(ctx.factory) as session:
+        counts = import_rows(
+            session, parsed.accepted, default_status=status, source=f"import:{source}"
+        )
+    return Imported(parsed, counts)
+
+
+def export_csv(ctx: Context, out: TextIO) -> int:
+    with ctx.factory() as session:
+        return write_csv(session, out)
+
+
+def forget(ctx: Context, email: str) -> tuple[str, bool]:
+    """Erase a person's data, keeping a hashed suppression; (address, whether anything about
+    them was stored)."""
+    try:
+        key = normalize_email(email)
+    except InvalidEmail as exc:
+        raise FieldError("email", str(exc)) from exc
+    with transaction(ctx.factory) as session:
+        return key, forget_person(session, key, ctx.clock())
+
+
+# -- the subscriber's own links ---------------------------------------------------------------
+def check_confirmation(ctx: Context, token: str) -> None:
+    """:class:`BadToken` unless ``token`` is a live confirmation link (it changes nothing)."""
+    ctx.signer.verify(token, "confirm", ctx.clock())
+
+
+def confirm(ctx: Context, token: str) -> consent.Confirmation:
+    with transaction(ctx.factory) as session:
+        return consent.confirm(session, ctx.signer, token, ctx.clock())
+
+
+def unsubscribe_address(ctx: Context, token: str) -> str:
+    """The address an unsubscribe link is for (it changes nothing)."""
+    with ctx.factory() as session:
+        return consent.subscriber_for(session, ctx.signer, token, "unsubscribe").email
+
+
+def unsubscribe(ctx: Context, token: str, *, how: str, issue_id: int | None) -> str:
+    """Unsubscribe (at once, idempotent); returns the address."""
+    with transaction(ctx.factory) as session:
+        subscriber = consent.subscriber_for(session, ctx.signer, token, "unsubscribe")
+        consent.unsubscribe(session, subscriber, ctx.clock(), how=how, issue_id=issue_id)
+        return subscriber.email
+
+
+@dataclass(frozen=True)
+class Preferences:
+    email: str
+    name: str
+    picks: frozenset[str]
+    active: bool
+
+
+def _preferences(subscriber: Subscriber) -> Preferences:
+    return Preferences(
+        subscriber.email,
+        subscriber.name or "",
+        frozenset(sections_of(subscriber.category_mask)),
+        subscriber.status is SubscriberStatus.CONFIRMED,
+    )
+
+
+def preferences(ctx: Context, token: str) -> Preferences:
+    with ctx.factory() as session:
+        return _preferences(consent.subscriber_for(session, ctx.signer, token, "preferences"))
+
+
+def save_preferences(
+    ctx: Context, token: str, name: str | None, categories: str | list[str]
+) -> Preferences:
+    """New name and picks (the next issue uses them). :class:`FieldError` (``categories``)
+    changes nothing."""
+    chosen = picks(categories)
+    with transaction(ctx.factory) as session:
+        subscriber = consent.subscriber_for(session, ctx.signer, token, "preferences")
+        consent.update_preferences(session, subscriber, name, chosen)
+        return _preferences(subscriber)

@@ -1,0 +1,234 @@
+"""Pause, resume and cancel mid-send across concurrent workers; pausing itself after failures.
+
+Two workers (threads here, each with its own Sender, as two worker processes would have) send
+through a slow transport; the operator's pause or cancel is a committed status change that
+each worker notices between messages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.config import Settings
+from newsletter.db import transaction
+from newsletter.delivery.control import cancel_issue, pause_issue, resume_issue
+from newsletter.delivery.dispatch import InlineDispatcher
+from newsletter.delivery.fanout import send_issue
+from newsletter.delivery.progress import issue_progress
+from newsletter.delivery.sender import Sender
+from newsletter.errors import WorkError
+from newsletter.mail.transport import Envelope, Ready, TemporaryFailure
+from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, utcnow
+from tests.helpers.factories import NOW, delivery_counts, issue_with, review
+
+RECIPIENTS = 60
+
+
+class SlowTransport:
+    """Accepts every message after a short wait; thread-safe; counts per recipient."""
+
+    def __init__(self, delay: float = 0.02, fail: bool = False) -> None:
+        self.delay = delay
+        self.fail = fail
+        self.lock = threading.Lock()
+        self.times: list[float] = []
+        self.received: Counter[str] = Counter()
+
+    def send(self, envelope: Envelope, message: bytes, ready: Ready | None = None) -> None:
+        if ready is not None:
+            ready()
+        time.sleep(self.delay)
+        if self.fail:
+            raise TemporaryFailure("421 4.7.0 try again later", 421)
+        with self.lock:
+            self.received[envelope.rcpt_to] += 1
+            self.times.append(time.monotonic())
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def small(settings: Settings) -> Settings:
+    return settings.with_overrides(batch_size=10)
+
+
+@pytest.fixture
+def sending(factory: sessionmaker[Session], small: Settings) -> int:
+    emails = [f"r{i:03d}@example.com" for i in range(RECIPIENTS)]
+    issue_id = issue_with(factory, small, [review("a", "Film")], emails)
+    send_issue(factory, small, issue_id, InlineDispatcher(lambda _i: 0), utcnow())
+    return issue_id
+
+
+def _workers(
+    factory: sessionmaker[Session], settings: Settings, issue_id: int, transport: SlowTransport
+) -> list[threading.Thread]:
+    def work(name: str) -> None:
+        sender = Sender(factory, settings, transport, worker_id=name)
+        while sender.run_batch(issue_id).claimed:
+            pass
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _wait_for(transport: SlowTransport, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(transport.times) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_pause_stops_every_worker_within_2_s_and_resume_skips_and_repeats_nobody(
+    factory: sessionmaker[Session], small: Settings, sending: int
+) -> None:
+    transport = SlowTransport()
+    threads = _workers(factory, small, sending, transport)
+    _wait_for(transport, 10)
+    with transaction(factory) as session:
+        pause_issue(session, sending, utcnow(), "paused by an operator")
+    paused_at = time.monotonic()
+    for thread in threads:
+        thread.join(timeout=10)
+    after = [t for t in transport.times if t > paused_at]
+    assert not after or max(after) - paused_at < 2.0
+    sent_while_running = sum(transport.received.values())
+    assert 10 <= sent_while_running < RECIPIENTS
+    states = delivery_counts(factory, sending)
+    assert states == {
+        DeliveryState.SENT: sent_while_running,
+        DeliveryState.QUEUED: RECIPIENTS - sent_while_running,
+    }
+    with factory() as session:  # released rows did not use up an attempt
+        attempts = session.scalars(
+            select(Delivery.attempts).where(Delivery.state == DeliveryState.QUEUED)
+        ).all()
+    assert set(attempts) == {0}
+
+    resume_transport = SlowTransport(delay=0)
+    resumer = Sender(factory, small, resume_transport, worker_id="w3")
+    resume_issue(
+        factory, small, sending, InlineDispatcher(lambda i: resumer.run_batch(i).claimed), utcnow()
+    )
+    everyone = transport.received + resume_transport.received
+    assert len(everyone) == RECIPIENTS and set(everyone.values()) == {1}
+    with factory() as session:
+        issue = session.get(Issue, sending)
+        assert issue is not None and issue.status is IssueStatus.SENT
+
+
+def test_cancel_mid_send_stops_for_good(
+    factory: sessionmaker[Session], small: Settings, sending: int
+) -> None:
+    transport = SlowTransport()
+    threads = _workers(factory, small, sending, transport)
+    _wait_for(transport, 10)
+    with transaction(factory) as session:
+        cancel_issue(session, sending, utcnow())
+    cancelled_at = time.monotonic()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert all(t - cancelled_at < 2.0 for t in transport.times if t > cancelled_at)
+    sent = sum(transport.received.values())
+    assert set(transport.received.values()) == {1}
+    assert delivery_counts(factory, sending) == {
+        DeliveryState.SENT: sent,
+        DeliveryState.CANCELLED: RECIPIENTS - sent,
+    }
+    late = Sender(factory, small, SlowTransport(delay=0), worker_id="w9").run_batch(sending)
+    assert late.claimed == 0
+    with pytest.raises(WorkError, match="is cancelled: only a paused issue resumes"):
+        resume_issue(factory, small, sending, InlineDispatcher(lambda _i: 0), utcnow())
+
+
+def test_an_issue_pauses_itself_after_consecutive_failures_and_says_why(
+    factory: sessionmaker[Session], small: Settings, sending: int
+) -> None:
+    sender = Sender(factory, small, SlowTransport(delay=0, fail=True), worker_id="w1")
+    sender.pause_after_failures = 5
+    while sender.run_batch(sending).claimed:
+        pass
+    with factory() as session:
+        progress = issue_progress(session, sending)
+    assert progress.status == "paused"
+    assert progress.status_reason == (
+        "paused after 5 consecutive delivery failures; "
+        "last: r004@example.com: 421 4.7.0 try again later"
+    )
+    assert progress.errors == ("421 4.7.0 try again later",)
+    assert progress.counts["queued"] == RECIPIENTS  # five wait for a retry, the rest untouched
+    with factory() as session:
+        retried = session.scalar(
+            select(func.count()).where(Delivery.next_at.is_not(None), Delivery.attempts == 1)
+        )
+    assert retried == 5
+
+
+def test_steering_refuses_what_makes_no_sense(
+    factory: sessionmaker[Session], small: Settings, sending: int
+) -> None:
+    with transaction(factory) as session:
+        pause_issue(session, sending, utcnow(), "x")
+    refused = pytest.raises(WorkError, match="is paused: only a sending issue pauses")
+    with refused, transaction(factory) as session:
+        pause_issue(session, sending, utcnow(), "x")
+    with transaction(factory) as session:
+        cancel_issue(session, sending, utcnow())
+    refused = pytest.raises(WorkError, match="is cancelled: nothing to cancel")
+    with refused, transaction(factory) as session:
+        cancel_issue(session, sending, utcnow())
+
+
+def test_sending_to_nobody_keeps_the_draft(factory: sessionmaker[Session], small: Settings) -> None:
+    issue_id = issue_with(factory, small, [review("a", "Film")], [])
+    with pytest.raises(WorkError, match="no eligible subscribers"):
+        send_issue(factory, small, issue_id, InlineDispatcher(lambda _i: 0), NOW)
+    with factory() as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None and issue.status is IssueStatus.DRAFT
+
+
+def test_every_message_takes_a_permit_for_its_domain_first(
+    factory: sessionmaker[Session], small: Settings, sending: int
+) -> None:
+    taken: list[str] = []
+
+    class Recording:
+        def acquire(self, domain: str) -> None:
+            taken.append(domain)
+
+        def close(self) -> None:
+            pass
+
+    sender = Sender(factory, small, SlowTransport(delay=0), worker_id="w1", limiter=Recording())
+    while sender.run_batch(sending).claimed:
+        pass
+    assert taken == ["example.com"] * RECIPIENTS
+
+
+def test_send_rate_settings_choose_the_limiter(settings: Settings) -> None:
+    from newsletter.delivery.ratelimit import (
+        LocalRateLimiter,
+        NoLimit,
+        RedisRateLimiter,
+        make_limiter,
+    )
+
+    assert isinstance(make_limiter(settings.limiter_url, None, None), NoLimit)
+    local = settings.with_overrides(send_rate=50.0)
+    assert isinstance(make_limiter(local.limiter_url, local.send_rate, None), LocalRateLimiter)
+    shared = settings.with_overrides(send_rate=50.0, broker_url="redis://127.0.0.1:6379/15")
+    assert shared.limiter_url == "redis://127.0.0.1:6379/15"
+    limiter = make_limiter(shared.limiter_url, shared.send_rate, None)
+    assert isinstance(limiter, RedisRateLimiter)
+    limiter.close()
+    rabbit = settings.with_overrides(broker_url="amqp://guest@localhost//", redis_url="redis://h/1")
+    assert rabbit.limiter_url == "redis://h/1"
