@@ -80,3 +80,14 @@ def test_no_test_module_imports_another() -> None:
 def test_the_readme_table_of_settings_is_generated_from_their_declarations() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert settings_table() in readme, "run: newsletter settings --markdown"
+
+
+def test_the_lazily_loaded_surfaces_hold_every_name_they_list() -> None:
+    """``newsletter.services`` and ``newsletter.ingest`` load their names on first use; a
+    name listed but not loadable would only fail when a face first reached for it."""
+    import importlib
+
+    for package in ("newsletter.services", "newsletter.ingest"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, f"{package}.{name}"

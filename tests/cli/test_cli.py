@@ -449,3 +449,14 @@ def test_preview_formats_offered_here_are_the_services_own() -> None:
     from newsletter.services import PREVIEW_FORMATS
 
     assert offered == PREVIEW_FORMATS
+
+
+def test_a_source_of_no_known_format_is_told_which_option_names_it(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just some words, no feed, no export\n", encoding="utf-8")
+    result = cli("ingest", str(notes))
+    assert result.exit_code == 2
+    assert "cannot tell its format" in result.stderr
+    assert "(--format names it)" in result.stderr

@@ -84,6 +84,22 @@ def test_a_policy_block_at_rcpt_records_a_soft_failure_and_suppresses_nobody(
         assert session.get_one(Issue, issue_id).status is IssueStatus.SENT
 
 
+def test_a_refused_message_fails_but_counts_nothing_against_the_address(
+    factory: sessionmaker[Session], settings: Settings, smtp_server: tuple[Recorder, int]
+) -> None:
+    """552 5.3.4 after DATA refuses our message, not the address: our relay would refuse it
+    for every recipient alike, so nobody's standing changes."""
+    recorder, port = smtp_server
+    _send(factory, settings, port, ["toobig@x.example", "ok@x.example"])
+    assert recorder.recipients == ["ok@x.example"]
+    refused, delivery, suppressed = _row(factory, "toobig@x.example")
+    assert delivery.state is DeliveryState.FAILED
+    assert delivery.last_error is not None and "552 5.3.4" in delivery.last_error
+    assert (refused.status, suppressed) == (SubscriberStatus.CONFIRMED, None)
+    with factory() as session:
+        assert session.scalars(select(Event).where(Event.subscriber_id == refused.id)).all() == []
+
+
 def test_policy_blocks_on_three_issues_add_up_to_a_hard_bounce(
     factory: sessionmaker[Session], settings: Settings, smtp_server: tuple[Recorder, int]
 ) -> None:

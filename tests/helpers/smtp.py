@@ -13,7 +13,8 @@ from tests.helpers.env import free_port
 
 class Recorder:
     """aiosmtpd handler: records messages; some recipients get 4xx or 5xx replies
-    (``busy...``: 451, ``nobody...``: 550 5.1.1, ``blocked...``: 550 5.7.1)."""
+    (``busy...``: 451, ``nobody...``: 550 5.1.1, ``blocked...``: 550 5.7.1 at RCPT TO;
+    ``toobig...``: 552 5.3.4 after DATA)."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
@@ -39,6 +40,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if any(rcpt.startswith("toobig") for rcpt in envelope.rcpt_tos):
+            return "552 5.3.4 message too big for system"
         self.messages.append(
             (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
         )

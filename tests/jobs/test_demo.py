@@ -179,3 +179,27 @@ def test_corrupt_sample_exits_2_and_writes_nothing(tmp_path: Path, damage: str) 
     data = work / "newsletter-data"
     assert not (data / "newsletter.db").exists()
     assert not (data / "outbox").exists()
+
+
+def test_the_demo_runs_embedded_whatever_the_environment_says(tmp_path: Path) -> None:
+    from newsletter.config import Settings
+    from newsletter.jobs.demo import embedded
+
+    configured = Settings.from_mapping(
+        {
+            "NEWSLETTER_DATABASE_URL": "postgresql+psycopg://u@db.example/prod",
+            "NEWSLETTER_BROKER_URL": "redis://127.0.0.1:6379/0",
+            "NEWSLETTER_REDIS_URL": "redis://127.0.0.1:6379/1",
+            "NEWSLETTER_SMTP_URL": "smtp://mail.example:587",
+            "NEWSLETTER_SEND_RATE": "1",
+            "NEWSLETTER_DOMAIN_RATE": "1",
+            "NEWSLETTER_DKIM_SELECTOR": "news2026",
+            "NEWSLETTER_DKIM_PRIVATE_KEY": "/etc/dkim.pem",
+        }
+    )
+    demo = embedded(configured, tmp_path / "d")
+    assert demo.database_url == f"sqlite:///{tmp_path / 'd' / 'newsletter.db'}"
+    assert demo.data_dir == tmp_path / "d"
+    unset = (demo.broker_url, demo.redis_url, demo.smtp_url, demo.send_rate, demo.domain_rate)
+    assert unset == (None, None, None, None, None)
+    assert (demo.dkim_selector, demo.dkim_private_key) == (None, None)
