@@ -69,7 +69,7 @@ def subscribers_add(
     from newsletter.services import subscribers as people
 
     if confirmed:
-        counts = people.add_confirmed(services(ctx), email, name, categories)
+        key, counts = people.add_confirmed(services(ctx), email, name, categories)
         verb = (
             "added"
             if counts.accepted
@@ -79,7 +79,7 @@ def subscribers_add(
             if counts.suppressed
             else "unchanged"
         )
-        click.echo(f"{email.strip().lower()}: {verb}")
+        click.echo(f"{key}: {verb}")
         return
     done = people.sign_up(
         services(ctx), email, name, categories, source="cli", channel=Channel.OPERATOR

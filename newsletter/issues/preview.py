@@ -20,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.errors import FieldError
 from newsletter.issues.content import load_content
 from newsletter.models import Subscriber, utcnow
-from newsletter.subscribers.parse import InvalidEmail, normalize_email
+from newsletter.subscribers.parse import address_field
 from newsletter.tokens import Signer, load_secret
 
 PREVIEW_EMAIL = "preview@example.com"
@@ -29,10 +29,7 @@ FORMATS = ("html", "text", "eml")
 
 def find_subscriber(session: Session, email: str) -> Subscriber:
     """The subscriber with this address; :class:`FieldError` (``subscriber``) if none."""
-    try:
-        key = normalize_email(email)
-    except InvalidEmail as exc:
-        raise FieldError("subscriber", str(exc)) from exc
+    key = address_field(email, "subscriber")
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
     if subscriber is None:
         raise FieldError("subscriber", "no such subscriber", shown=email, code="unknown")

@@ -17,12 +17,11 @@ from newsletter.compose.message import issue_template
 from newsletter.compose.message_ids import test_copy_id
 from newsletter.compose.render import render_variant
 from newsletter.config import Settings
-from newsletter.errors import FieldError
 from newsletter.issues.content import load_content
 from newsletter.mail import make_transport
 from newsletter.mail.transport import DeliveryError, Envelope, Transport
 from newsletter.models import utcnow
-from newsletter.subscribers.parse import InvalidEmail, normalize_email
+from newsletter.subscribers.parse import address_field
 from newsletter.tokens import Signer, load_secret
 
 TEST_MARK = "[TEST] "
@@ -48,12 +47,7 @@ def send_test_copies(
     transport failure for one address is reported in its :class:`CopyOutcome` and the others
     are still tried. Without ``transport``, one is made for this call and closed after it.
     """
-    emails: list[str] = []
-    for address in addresses:
-        try:
-            emails.append(normalize_email(address))
-        except InvalidEmail as exc:
-            raise FieldError("to", str(exc), shown=repr(address)) from exc
+    emails = [address_field(address, "to", shown=repr(address)) for address in addresses]
     content = load_content(session, issue_id, settings.timezone)
     variant = render_variant(content, 0, Branding.from_settings(settings))
     variant = replace(variant, subject=TEST_MARK + variant.subject)

@@ -22,11 +22,10 @@ from newsletter.subscribers import consent
 from newsletter.subscribers.consent import Channel, SignupResult
 from newsletter.subscribers.export import write_csv
 from newsletter.subscribers.parse import (
-    InvalidEmail,
     ParsedSubscribers,
     SubscriberRow,
+    address_field,
     clean_name,
-    normalize_email,
     parse_subscribers,
 )
 from newsletter.subscribers.signup import withdraw_request
@@ -79,22 +78,21 @@ def sign_up(
 
 def add_confirmed(
     ctx: Context, email: str, name: str | None, categories: str | list[str]
-) -> ImportCounts:
+) -> tuple[str, ImportCounts]:
     """Add (or update) one address as confirmed: consent was gathered elsewhere. A suppressed
-    address is not added (only the person can come back, through the sign-up form)."""
-    try:
-        key = normalize_email(email)
-    except InvalidEmail as exc:
-        raise FieldError("email", str(exc)) from exc
+    address is not added (only the person can come back, through the sign-up form). Returns
+    the address as stored, and what became of it."""
+    key = address_field(email)
     row = SubscriberRow(0, key, clean_name(name), picks(categories), "confirmed")
     with transaction(ctx.factory) as session:
-        return import_rows(
+        counts = import_rows(
             session,
             [row],
             default_status=SubscriberStatus.PENDING,
             source="cli",
             channel=Channel.OPERATOR,
         )
+    return key, counts
 
 
 @dataclass(frozen=True)
@@ -122,10 +120,7 @@ def export_csv(ctx: Context, out: TextIO) -> int:
 def forget(ctx: Context, email: str) -> tuple[str, bool]:
     """Erase a person's data, keeping a hashed suppression; (address, whether anything about
     them was stored)."""
-    try:
-        key = normalize_email(email)
-    except InvalidEmail as exc:
-        raise FieldError("email", str(exc)) from exc
+    key = address_field(email)
     with transaction(ctx.factory) as session:
         return key, forget_person(session, key, ctx.clock())
 

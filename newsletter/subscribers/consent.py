@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from newsletter.errors import FieldError
 from newsletter.models import (
     Event,
     Subscriber,
@@ -38,7 +37,11 @@ from newsletter.models import (
     SuppressionReason,
 )
 from newsletter.sections import mask_of
-from newsletter.subscribers.parse import InvalidEmail, clean_name, email_hash, normalize_email
+from newsletter.subscribers.parse import (
+    address_field,
+    clean_name,
+    email_hash,
+)
 from newsletter.subscribers.suppression import suppress
 from newsletter.tokens import BadToken, Signer
 
@@ -100,10 +103,7 @@ def subscribe(
 ) -> SignupResult:
     """Record a sign-up request. Raises :class:`FieldError` (``email``) for an invalid
     address."""
-    try:
-        key = normalize_email(email)
-    except InvalidEmail as exc:
-        raise FieldError("email", str(exc)) from exc
+    key = address_field(email)
     suppression = _suppression(session, key)
     if blocks(suppression.reason if suppression else None, channel):
         return SignupResult(Signup.BLOCKED, None, key)

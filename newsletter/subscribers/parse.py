@@ -14,7 +14,7 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from newsletter.errors import InputError
+from newsletter.errors import FieldError, InputError
 from newsletter.sections import parse_picks
 
 _DOMAIN_LABEL = re.compile(r"[a-z0-9-]+")
@@ -47,6 +47,15 @@ def normalize_email(raw: str) -> str:
     ):
         raise InvalidEmail(f"invalid email {raw.strip()[:80]!r}")
     return email
+
+
+def address_field(raw: str, field: str = "email", *, shown: str | None = None) -> str:
+    """:func:`normalize_email` for a request's field: a bad address is a
+    :class:`~newsletter.errors.FieldError` naming ``field`` (``email``, ``to``...)."""
+    try:
+        return normalize_email(raw)
+    except InvalidEmail as exc:
+        raise FieldError(field, str(exc), shown=shown) from exc
 
 
 def email_hash(email_key: str) -> str:

@@ -77,8 +77,8 @@ def test_the_form_and_the_operator_follow_the_same_rule(
         services, "left@example.com", None, [], source="cli", channel=Channel.OPERATOR
     )
     assert by_operator.result.outcome is Signup.BLOCKED and transport.sent == []
-    added = people.add_confirmed(services, "left@example.com", None, "")
-    assert (added.accepted, added.suppressed) == (0, 1)
+    key, added = people.add_confirmed(services, "Left@Example.com", None, "")
+    assert (key, added.accepted, added.suppressed) == ("left@example.com", 0, 1)
     by_person = people.sign_up(services, "left@example.com", None, [], source="web")
     assert by_person.result.outcome is Signup.NEW
     assert transport.recipients == ["left@example.com"]
