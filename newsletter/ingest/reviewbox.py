@@ -2,10 +2,13 @@
 
 Used on feed content, WordPress ``content.rendered`` and a page's article element. In order of
 trust: a review-box plugin's markup (WP Review, Taqyeem, Lets Review and look-alikes; the box
-*total*, never one criterion), then a score written as labelled text ("Rating: 8/10",
-"Rating - 7/10") or standing alone in its own block ("8.5 out of 10", "4/5 stars"). A fraction
-inside prose ("the insert alone is a 10/10") is not a score. Widgets that list other posts
-(related, trending, sidebars) are removed first: their scores belong to other reviews.
+*total*, never one criterion), then a box of a plugin we have no spec for, read by general rules
+(``ingest.boxrules``: data attributes, a "final score" element), then a score written as text
+(``ingest.scoretext``): standing alone in its own block ("8.5 out of 10", "★★★★☆ 4/5") unless a
+criterion's label sits beside it ("Graphics" | "9/10"), labelled ("Rating: 8/10"), under a
+verdict heading, and last a verdict sentence ("Verdict: 4 out of 5 stars"). A fraction inside
+prose ("the insert alone is a 10/10") is not a score. Widgets that list other posts (related,
+trending, sidebars) are removed first: their scores belong to other reviews.
 """
 
 from __future__ import annotations
@@ -13,19 +16,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from newsletter.ingest.boxrules import data_score, final_score
 from newsletter.ingest.html import HtmlElement, has_class, text_of
-
-_NUM = r"(\d{1,3}(?:[.,]\d{1,2})?)"
-_FRACTION = rf"{_NUM}\s*(?:/|out\s+of)\s*{_NUM}"
-SCORE_TEXT = re.compile(rf"^\s*{_FRACTION}(?:\s*(?:stars?|points?|★+))?\s*$", re.I)
-_LABEL = r"(?:(?:final|overall|our|the)\s+)?(?:rating|score|verdict|grade)"
-LABELLED = re.compile(
-    rf"^\s*{_LABEL}\s*(?:[:\-–—=]\s*)?{_FRACTION}(?:\s*(?:stars?|points?))?\s*[.!]?\s*$", re.I
+from newsletter.ingest.scoretext import (
+    FRACTION,
+    SCORE_TEXT,
+    VERDICT_LABEL,
+    closing_score,
+    plausible,
+    prose_verdict,
 )
+from newsletter.ingest.scoretext import parse_score as parse_score
+
 TLDR_LABEL = re.compile(
     r"^\s*(?:tl\s*;?\s*dr|too\s+long\s*;?\s*didn[’']?t\s+read)\s*[:\-–—.]?\s*(.*)$", re.I | re.S
 )
-_BARE_NUMBER = re.compile(rf"^\s*{_NUM}\s*(%)?\s*$")
 
 # Containers of other posts: their titles, bylines and scores are not this article's.
 NOISE_CLASSES = (
@@ -98,26 +103,6 @@ class ReviewFacts:
     has_box: bool = False  # a review box is present: the post is a review by its markup
 
 
-def number(text: str) -> float:
-    return float(text.replace(",", "."))
-
-
-def parse_score(text: str | None, default_max: float | None = None) -> tuple[float, float] | None:
-    """``"8/10"``, ``"8.5 out of 10"``, ``"4/5 stars"``; a bare ``"8.5"`` needs ``default_max``
-    (and ``"85%"`` is out of 100)."""
-    if not text:
-        return None
-    match = SCORE_TEXT.match(text) or LABELLED.match(text)
-    if match:
-        return number(match.group(1)), number(match.group(2))
-    bare = _BARE_NUMBER.match(text)
-    if bare and bare.group(2):
-        return number(bare.group(1)), 100.0
-    if bare and default_max:
-        return number(bare.group(1)), default_max
-    return None
-
-
 _NOISE_TAGS = frozenset({"aside", "nav", "script", "style", "form"})
 _NOISE_SET = frozenset(NOISE_CLASSES)
 
@@ -187,7 +172,7 @@ def _from_box(root: HtmlElement) -> ReviewFacts | None:
 def _criterion_text(item: HtmlElement) -> str | None:
     """A criterion row's own score: "Story - 9/10" -> "9/10"."""
     text = text_of(item) or ""
-    fractions = re.findall(_FRACTION, text)
+    fractions = re.findall(FRACTION, text, re.I)
     return f"{fractions[-1][0]}/{fractions[-1][1]}" if fractions else None
 
 
@@ -211,28 +196,76 @@ def _next_text(el: HtmlElement) -> str | None:
     return None
 
 
+def _criterion(block: HtmlElement) -> bool:
+    """A lone score in a row that names a criterion before it: ``<td>Graphics</td><td>9/10``,
+    ``<dt>Story</dt><dd>6/10``. Such a score is one part of a box, not its total; a row named
+    "Overall" or "Verdict" is the total."""
+    label_el = block.getprevious()
+    parent = block.getparent()
+    if label_el is None or parent is None or not isinstance(label_el.tag, str):
+        return False
+    if parent.tag not in ("tr", "dl") and len(parent) != 2:
+        return False  # not a row: a paragraph before a score in the body is no label
+    label = text_of(label_el) or ""
+    short = 0 < len(label) <= 40 and not re.search(r"[.!?]$|\d", label)
+    return short and not VERDICT_LABEL.match(label)
+
+
+def _block_score(block: HtmlElement, text: str) -> tuple[float, float] | None:
+    """A score standing alone or labelled in its own block."""
+    if len(text) > 80:
+        return None
+    score = parse_score(text)
+    if score and SCORE_TEXT.match(text) and _criterion(block):
+        return None
+    return score
+
+
+def _verdict_score(blocks: list[tuple[HtmlElement, str]]) -> tuple[float, float] | None:
+    """A score under a verdict label ("Final score" then "7.5"; "Verdict" then a paragraph
+    ending "4 out of 5 stars."), else a verdict sentence ("Verdict: 4 out of 5 stars")."""
+    for index, (_, text) in enumerate(blocks):
+        if VERDICT_LABEL.match(text) and index + 1 < len(blocks):
+            after = blocks[index + 1][1]
+            score = parse_score(after, 10.0) if len(after) <= 80 else None
+            found = plausible(score) or closing_score(after)
+            if found:
+                return found
+        found = prose_verdict(text)
+        if found:
+            return found
+    return None
+
+
 def _from_text(root: HtmlElement) -> ReviewFacts:
     score: tuple[float, float] | None = None
     tldr: str | None = None
-    for block in _leaf_blocks(root):
-        text = text_of(block)
-        if not text:
-            continue
-        if score is None and len(text) <= 80:
-            score = parse_score(text)
+    blocks = [(b, t) for b in _leaf_blocks(root) if (t := text_of(b))]
+    for block, text in blocks:
+        if score is None:
+            score = _block_score(block, text)
         if tldr is None:
             match = TLDR_LABEL.match(text)
             if match:
                 tldr = match.group(1).strip() or _next_text(block)
         if score and tldr:
             break
+    if score is None:
+        score = _verdict_score(blocks)
     return ReviewFacts(score[0] if score else None, score[1] if score else None, tldr)
+
+
+def _generic_box(root: HtmlElement) -> ReviewFacts | None:
+    """A box of a plugin we have no spec for (``ingest.boxrules``); it has no TL;DR of its own
+    that we could tell from prose."""
+    score = data_score(root) or final_score(root)
+    return ReviewFacts(score[0], score[1], None, has_box=True) if score else None
 
 
 def review_facts(root: HtmlElement) -> ReviewFacts:
     """Score and TL;DR of the article under ``root`` (pruned of other posts' widgets in place)."""
     prune_noise(root)
-    box = _from_box(root)
+    box = _from_box(root) or _generic_box(root)
     if box and box.score is not None and box.tldr:
         return box
     text = _from_text(root)
