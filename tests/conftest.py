@@ -68,11 +68,18 @@ def _migrated_server() -> Iterator[None]:
         yield
         return
     engine = make_engine(Settings(database_url=TEST_DATABASE_URL))
+    # One test session at a time per database: every test truncates the tables, so two
+    # sessions on one database (two checkouts, two developers) would wipe each other's rows.
+    # A session-level advisory lock makes a second session wait for the first.
+    holder = engine.connect()
     try:
+        holder.execute(text("SELECT pg_advisory_lock(4713001)"))
+        holder.commit()
         _migrate_from_scratch(engine)
+        yield
     finally:
+        holder.close()  # the lock goes with the connection
         engine.dispose()
-    yield
 
 
 @pytest.fixture

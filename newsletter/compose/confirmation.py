@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.policy import SMTP, SMTPUTF8
+from email.utils import format_datetime
 
+from newsletter.compose.headers import TAG_HEADER, recipient_address
 from newsletter.compose.message_ids import confirmation_id
 from newsletter.config import Settings
 
@@ -20,10 +21,11 @@ def confirmation_message(
     link: str,
     now: datetime,
     subscriber_id: int | None = None,
+    tag: str | None = None,
 ) -> tuple[str, bytes]:
     """(Message-ID, bytes ready for SMTP DATA) asking ``email`` to confirm with ``link``.
     The Message-ID, ``<confirm.{subscriber id}.{random}@domain>``, lets a bounce of this
-    mail be tied back to the sign-up (newsletter.feedback.bounces)."""
+    mail be tied back to the sign-up (newsletter.feedback.bounces); so does ``tag``, signed."""
     site = settings.site_name
     message_id = confirmation_id(subscriber_id, settings.mail_domain)
     greeting = f"Hi {name.split(' ')[0]}," if name else "Hi,"
@@ -43,13 +45,20 @@ def confirmation_message(
         "<p>If it was not you, ignore this message: nothing will be sent to you.</p>"
         f'<p style="color:#666666;font-size:12px">{html.escape(settings.postal_address)}</p>'
     )
-    message = EmailMessage(policy=SMTP)
+    # RFC 6532: a UTF-8 local part can only be written as UTF-8, so the whole header block is
+    # (the message then needs SMTPUTF8, which the transport asks for or refuses).
+    message = EmailMessage(policy=SMTP if email.rpartition("@")[0].isascii() else SMTPUTF8)
     message["From"] = settings.from_address
-    message["To"] = formataddr((name or "", email))
+    # An Address object, never a string to parse: the name is one display name however many
+    # "<", "," or "@" it holds, quoted or RFC 2047-encoded by the policy (a formatted string
+    # would be parsed again, and its decoded name refolded as extra recipients).
+    message["To"] = recipient_address(name, email)
     message["Subject"] = f"Confirm your subscription to {site}"
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    if tag is not None:
+        message[TAG_HEADER] = tag  # signed; a feedback loop's report quotes it back
     message.set_content(text)
     message.add_alternative(f"<!DOCTYPE html><html><body>{body}</body></html>", subtype="html")
     return message_id, message.as_bytes()

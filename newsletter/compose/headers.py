@@ -14,6 +14,9 @@ from email.header import Header
 from email.headerregistry import Address
 
 CRLF = "\r\n"
+# A signed tag naming the delivery (newsletter.mail.verp.MessageTags): feedback-loop reports
+# quote the original message, so a complaint can be tied to its delivery without trusting it.
+TAG_HEADER = "X-Newsletter-Id"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
 
-from newsletter.compose.headers import CRLF, clean, encode_address, encode_header, encode_phrase
+from newsletter.compose.headers import (
+    CRLF,
+    TAG_HEADER,
+    clean,
+    encode_address,
+    encode_header,
+    encode_phrase,
+)
 from newsletter.compose.personalize import Placeholders, Recipient, escaped
 from newsletter.compose.render import RenderedVariant
 from newsletter.config import Settings
@@ -153,8 +160,11 @@ class MessageTemplate:
         message_id: str,
         date: datetime,
         unsubscribe_mailto: str,
+        tag: str | None = None,
     ) -> bytes:
-        """The whole message for one recipient, as bytes ready for SMTP DATA."""
+        """The whole message for one recipient, as bytes ready for SMTP DATA. ``tag``: the
+        signed ``X-Newsletter-Id`` that feedback-loop reports quote back
+        (newsletter.mail.verp.MessageTags)."""
         values = recipient.values()
         # RFC 2369 List-Unsubscribe with both an https and a mailto URI, and RFC 8058's
         # List-Unsubscribe-Post so that mail clients can unsubscribe with one POST.
@@ -166,6 +176,8 @@ class MessageTemplate:
             f" <mailto:{clean(unsubscribe_mailto)}?subject=unsubscribe>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         ]
+        if tag is not None:
+            headers.append(f"{TAG_HEADER}: {clean(tag)}")
         b = self.boundary
         part_head = (
             "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"

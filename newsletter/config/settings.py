@@ -211,6 +211,14 @@ class Settings:
             "offered) read by `newsletter bounces process imap`"
         ),
     )
+    bounce_max_bytes: int = setting(
+        2 * 1024 * 1024,
+        v.positive_int,
+        (
+            "largest bounce or complaint report read; a bigger message is recorded as "
+            "unparsable and only its first this-many bytes are read and kept aside"
+        ),
+    )
     soft_bounce_limit: int = setting(
         3,
         v.positive_int,

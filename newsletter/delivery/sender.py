@@ -39,7 +39,7 @@ from newsletter.mail.transport import (
     Transport,
     UnknownOutcome,
 )
-from newsletter.mail.verp import ReturnPath
+from newsletter.mail.verp import MessageTags, ReturnPath
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, IssueVariant, utcnow
 from newsletter.subscribers.health import SoftBounceRule
 from newsletter.tokens import Signer, load_secret
@@ -96,6 +96,7 @@ class Sender:
         self.mail_from = settings.sender_email
         # With NEWSLETTER_BOUNCE_ADDRESS: a signed VERP return path per message (delivery/verp.py)
         self.return_path = ReturnPath.from_settings(settings)
+        self.tags = MessageTags(load_secret(settings))  # X-Newsletter-Id, for feedback loops
         self.unsubscribe_mailto = settings.unsubscribe_mailto
         self.soft_bounces = SoftBounceRule.from_settings(settings)
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
@@ -242,6 +243,7 @@ class Sender:
                 message_id=row.message_id,
                 date=utcnow(),
                 unsubscribe_mailto=self.unsubscribe_mailto,
+                tag=self.tags.for_delivery(issue_id, row.subscriber_id),
             )
         except Exception as exc:  # bad data must fail its own row, not the whole batch
             reason = f"cannot build the message: {type(exc).__name__}: {exc}"

@@ -1,9 +1,9 @@
 """``newsletter bounces process``: every message of a mailbox, one transaction each.
 
-A message is applied by :func:`newsletter.feedback.bounces.process_report`; unmatched and
-unparsable ones are copied aside for a person to read. A message that cannot be applied at all
-is recorded as unparsable with the reason, so it never blocks the mailbox; only a failure of
-the database itself stops the run, leaving that message for the next one.
+A message is applied by :func:`newsletter.feedback.bounces.process_report`; unverified,
+unmatched and unparsable ones are copied aside for a person to read. A message that cannot be
+applied at all is recorded as unparsable with the reason, so it never blocks the mailbox; only
+a failure of the database itself stops the run, leaving that message for the next one.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from newsletter.feedback.bounces import (
     DUPLICATE,
     UNMATCHED,
     UNPARSABLE,
+    UNVERIFIED,
     BouncePolicy,
     Processed,
     digest_of,
@@ -39,7 +40,10 @@ class BounceRun:
     aside: list[Path] = field(default_factory=list)  # where unapplied messages were kept
 
     def summary(self) -> str:
-        order = ("hard", "soft", "delayed", "complaint", UNMATCHED, UNPARSABLE, DUPLICATE)
+        order = (
+            *("hard", "soft", "delayed", "complaint"),
+            *(UNVERIFIED, UNMATCHED, UNPARSABLE, DUPLICATE),
+        )
         parts = [f"{self.counts.get(k, 0)} {k}" for k in order]
         extra = f" ({self.promoted} soft became hard)" if self.promoted else ""
         return ", ".join(parts) + extra
@@ -80,7 +84,7 @@ def _process_one(
         try:
             with transaction(factory) as session:
                 done = process_report(session, raw, policy, now)
-                if done.outcome in (UNMATCHED, UNPARSABLE):
+                if done.outcome in (UNVERIFIED, UNMATCHED, UNPARSABLE):
                     run.aside.append(keep_aside(aside, done.digest, raw))
             return done
         except IntegrityError as exc:

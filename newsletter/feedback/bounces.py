@@ -14,6 +14,17 @@ SHA-256 of its bytes, so reading a mailbox again changes nothing. What each kind
 A report is tied to a delivery by the identifiers it carries (see :func:`match`); one that
 names no delivery of ours is ``unmatched``, one that cannot be read ``unparsable``. Both are
 recorded, counted and kept aside by the caller, never applied.
+
+Who may change a subscriber (the threat: anyone can mail the bounce address, our Message-IDs
+are sequential, and a subscriber's address is no secret):
+
+- a **signed** identifier always may: a signed VERP return path the report was delivered to,
+  or a signed ``X-Newsletter-Id`` quoted from the original (newsletter.mail.verp);
+- with ``NEWSLETTER_BOUNCE_ADDRESS`` set, nothing else may: a report that matches only by our
+  Message-ID or an unsigned VERP address is ``unverified``, recorded and kept aside;
+- without it (the From address is the return path), an unsigned match is applied only when the
+  report was delivered to that address and names the subscriber's own address as the
+  recipient: a forger who knows both can still bounce someone, a risk the README states.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from sqlalchemy.orm import Session
 from newsletter.compose.message_ids import id_patterns
 from newsletter.config import Settings
 from newsletter.feedback.reports import NotAReport, Report, ReportKind, parse_report
-from newsletter.mail.verp import Identified, ReturnPath
+from newsletter.mail.verp import Identified, MessageTags, ReturnPath
 from newsletter.models import (
     BounceReport,
     Delivery,
@@ -40,6 +51,7 @@ from newsletter.models import (
 from newsletter.subscribers.health import SoftBounceRule, complaint, hard_failure, soft_failure
 
 UNMATCHED = "unmatched"
+UNVERIFIED = "unverified"  # ours by Message-ID only, where a signature was required
 UNPARSABLE = "unparsable"
 DUPLICATE = "duplicate"
 
@@ -52,6 +64,9 @@ class BouncePolicy:
     return_path: ReturnPath | None  # NEWSLETTER_BOUNCE_ADDRESS, for VERP
     soft_limit: int
     soft_window: timedelta
+    tags: MessageTags | None = None  # reads signed X-Newsletter-Id values
+    sender: str | None = None  # the From address: the return path without VERP
+    max_bytes: int = 2 * 1024 * 1024  # NEWSLETTER_BOUNCE_MAX_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BouncePolicy:
@@ -60,6 +75,9 @@ class BouncePolicy:
             return_path=ReturnPath.from_settings(settings),
             soft_limit=settings.soft_bounce_limit,
             soft_window=timedelta(days=settings.soft_bounce_days),
+            tags=MessageTags.from_settings(settings),
+            sender=settings.sender_email.lower(),
+            max_bytes=settings.bounce_max_bytes,
         )
 
     @property
@@ -69,13 +87,17 @@ class BouncePolicy:
 
 def match(report: Report, policy: BouncePolicy) -> Identified | None:
     """Which of our messages ``report`` is about (issue id None: a sign-up's confirmation).
-    A signed VERP return path first (trusted on its own), then our Message-ID in the quoted
-    original, then an unsigned VERP address (both trusted only with a matching recipient)."""
+    Signed identifiers first: the VERP return path the report was delivered to, then an
+    ``X-Newsletter-Id`` it quotes (all that it quotes must agree). Then the unsigned ones, our
+    Message-ID and an unsigned VERP address, which :func:`_refuse` trusts only so far."""
     path = policy.return_path
     verp = [i for a in report.addressed_to if path and (i := path.identify(a))]
     signed = [i for i in verp if i.signed]
     if signed:
         return signed[0]
+    tagged = [i for t in report.tags if policy.tags and (i := policy.tags.identify(t))]
+    if len({(i.issue_id, i.subscriber_id) for i in tagged}) == 1:
+        return tagged[0]
     for message_id in report.message_ids:
         for pattern in id_patterns(policy.domain):
             found = pattern.fullmatch(message_id.strip())
@@ -108,6 +130,9 @@ def process_report(session: Session, raw: bytes, policy: BouncePolicy, now: date
     digest = digest_of(raw)
     if session.get(BounceReport, digest) is not None:
         return Processed(digest, DUPLICATE, "already processed")
+    if len(raw) > policy.max_bytes:  # the mailbox read no more than max_bytes + 1
+        reason = f"larger than {policy.max_bytes} bytes (NEWSLETTER_BOUNCE_MAX_BYTES): not read"
+        return record(session, Processed(digest, UNPARSABLE, reason), now)
     try:
         report = parse_report(raw)
     except NotAReport as exc:
@@ -124,9 +149,10 @@ def process_report(session: Session, raw: bytes, policy: BouncePolicy, now: date
         subscriber = session.get(Subscriber, ids.subscriber_id) if delivery else None
     elif ids is not None:  # a confirmation: the sign-up, not a delivery
         subscriber = session.get(Subscriber, ids.subscriber_id)
-    why = _refuse(report, ids, delivery, subscriber)
-    if why is not None or subscriber is None:
-        return record(session, Processed(digest, UNMATCHED, why), now)
+    refused = _refuse(report, ids, delivery, subscriber, policy)
+    if refused is not None or subscriber is None:
+        outcome, why = refused or (UNMATCHED, None)
+        return record(session, Processed(digest, outcome, why), now)
     when = min(report.date or now, now)
     promoted = False
     event = _Event(session, delivery, subscriber.id, report, when)
@@ -164,19 +190,29 @@ def _refuse(
     ids: Identified | None,
     delivery: Delivery | None,
     subscriber: Subscriber | None,
-) -> str | None:
-    """Why a report must not be applied, if it must not. Our Message-IDs and an unsigned
-    VERP address are guessable (sequential ids), so without a signed return path the report
-    must also name the subscriber's own address: otherwise anyone could mail fake bounces for
-    ids 1, 2, 3... to the bounce address and suppress the whole list."""
+    policy: BouncePolicy,
+) -> tuple[str, str] | None:
+    """(outcome, reason) when a report must not be applied. Our Message-IDs and an unsigned
+    VERP address are guessable (sequential ids) and a subscriber's address is no secret, so an
+    unsigned match is never enough where signing is set up, and elsewhere only together with
+    the subscriber's address and delivery to our return path (module docstring)."""
     if ids is None:
-        return "no Message-ID or return path of ours"
+        return UNMATCHED, "no Message-ID, return path or X-Newsletter-Id of ours"
     if subscriber is None:
-        return "no such delivery" if ids.issue_id is not None else "no such subscriber"
-    if not ids.signed and subscriber.email_key not in report.recipients:
-        return "its return path is not signed and it does not name the subscriber's address"
+        return UNMATCHED, "no such delivery" if ids.issue_id is not None else "no such subscriber"
+    if not ids.signed:
+        if policy.return_path is not None:
+            return UNVERIFIED, (
+                "matched only by an unsigned identifier (Message-ID or VERP address); "
+                "with NEWSLETTER_BOUNCE_ADDRESS set only a signed return path or "
+                "X-Newsletter-Id changes a subscriber"
+            )
+        if subscriber.email_key not in report.recipients:
+            return UNMATCHED, "unsigned, and it does not name the subscriber's address"
+        if policy.sender is not None and policy.sender not in report.addressed_to:
+            return UNMATCHED, f"unsigned, and not delivered to our return path {policy.sender}"
     if delivery is None and subscriber.status is not SubscriberStatus.PENDING:
-        return "a confirmation of a sign-up that is no longer pending"
+        return UNMATCHED, "a confirmation of a sign-up that is no longer pending"
     return None
 
 

@@ -8,6 +8,10 @@ removes each message once its outcome is committed, as Mailman and listmonk cons
 bounce mailboxes. On IMAP, processed messages get the keyword ``$NewsletterProcessed`` and
 only messages without it are fetched, so someone reading the folder in a mail client (which
 sets ``\\Seen``) hides nothing; a server that allows no keywords gets ``\\Seen`` instead.
+
+Every message is read up to ``limit`` bytes plus one (``NEWSLETTER_BOUNCE_MAX_BYTES``), from a
+file or with an IMAP partial fetch, so a huge message in the bounce mailbox costs no more
+memory than the limit; the caller records a message that reached the limit as too large.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from urllib.parse import unquote, urlsplit
 from newsletter.config import redact_url
 from newsletter.errors import ConfigError, InputError, WorkError
 
+DEFAULT_LIMIT = 2 * 1024 * 1024  # NEWSLETTER_BOUNCE_MAX_BYTES's default
+
 
 class Mailbox(Protocol):
     name: str
@@ -39,9 +45,10 @@ class Mailbox(Protocol):
 class LocalMailbox:
     """A maildir folder (``cur``/``new``/``tmp``) or an mbox file."""
 
-    def __init__(self, path: Path, *, delete: bool = False) -> None:
+    def __init__(self, path: Path, *, delete: bool = False, limit: int = DEFAULT_LIMIT) -> None:
         self.name = str(path)
         self._delete = delete
+        self._limit = limit
         self._box: mailbox.Mailbox[mailbox.Message]
         if path.is_dir():
             if not ((path / "cur").is_dir() and (path / "new").is_dir()):
@@ -63,7 +70,8 @@ class LocalMailbox:
             # str keys for the caller; an mbox's own are ints
             self._keys: dict[str, Any] = {str(k): k for k in self._box.iterkeys()}
             for name in sorted(self._keys):
-                yield name, self._box.get_bytes(self._keys[name])
+                with contextlib.closing(self._box.get_file(self._keys[name])) as handle:
+                    yield name, handle.read(self._limit + 1)
         except OSError as exc:
             raise InputError(f"{self.name}: cannot read it: {exc.strerror or exc}") from exc
 
@@ -86,9 +94,15 @@ class ImapMailbox:
     """The unprocessed messages of one IMAP mailbox (``imaps://user:password@host/Bounces``)."""
 
     def __init__(
-        self, url: str, variable: str = "NEWSLETTER_BOUNCE_IMAP_URL", *, delete: bool = False
+        self,
+        url: str,
+        variable: str = "NEWSLETTER_BOUNCE_IMAP_URL",
+        *,
+        delete: bool = False,
+        limit: int = DEFAULT_LIMIT,
     ) -> None:
         self._delete = delete
+        self._limit = limit
         self._deleted = False
         parts = urlsplit(url)
         if parts.scheme not in ("imap", "imaps") or not parts.hostname:
@@ -130,7 +144,9 @@ class ImapMailbox:
             uids = data[0].split() if kind == "OK" and data and data[0] else []
             for uid in uids:
                 # BODY.PEEK sets no \Seen: the message is marked in done(), after the commit
-                kind, parts = self._imap.uid("FETCH", uid, "(BODY.PEEK[])")
+                # RFC 3501 6.4.5: a partial fetch, <origin.octets>: never more than the limit
+                wanted = f"(BODY.PEEK[]<0.{self._limit + 1}>)"
+                kind, parts = self._imap.uid("FETCH", uid, wanted)
                 body = next((p[1] for p in parts if isinstance(p, tuple)), None)
                 if kind == "OK" and isinstance(body, bytes):
                     yield uid.decode(), body
@@ -156,20 +172,22 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def open_mailbox(source: str, imap_url: str | None, *, delete: bool = False) -> Mailbox:
+def open_mailbox(
+    source: str, imap_url: str | None, *, delete: bool = False, limit: int = DEFAULT_LIMIT
+) -> Mailbox:
     """``imap`` means NEWSLETTER_BOUNCE_IMAP_URL; an imap(s):// URL is used as given;
     anything else is a maildir folder or an mbox file."""
     if source == "imap":
         if not imap_url:
             raise InputError("imap: NEWSLETTER_BOUNCE_IMAP_URL is not set")
-        return ImapMailbox(imap_url, delete=delete)
+        return ImapMailbox(imap_url, delete=delete, limit=limit)
     if source.startswith(("imap://", "imaps://")):
-        return ImapMailbox(source, variable="SOURCE", delete=delete)
+        return ImapMailbox(source, variable="SOURCE", delete=delete, limit=limit)
     if "://" in source:
         raise InputError(
             f"{redact_url(source)}: expected a maildir folder, an mbox file or an imap(s):// URL"
         )
-    return LocalMailbox(Path(source), delete=delete)
+    return LocalMailbox(Path(source), delete=delete, limit=limit)
 
 
 def keep_aside(folder: Path, digest: str, raw: bytes) -> Path:

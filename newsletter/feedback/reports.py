@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from newsletter.compose.headers import TAG_HEADER
 from newsletter.mail.replies import Verdict, classify, status_in
 
 
@@ -73,12 +74,16 @@ class Report:
     # Every address the report says the message was for (Final-Recipient, Original-Recipient,
     # Original-Rcpt-To), lower-cased: checked against the subscriber's (bounces.py).
     recipients: tuple[str, ...] = ()
+    # X-Newsletter-Id values quoted from the original (signed tags; bounces.py verifies them)
+    tags: tuple[str, ...] = ()
 
 
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s]+>")
 # Where an MTA says who the report was for; the bounce's own To is the envelope sender of
 # the original message, i.e. our VERP address (RFC 3464 2.2; RFC 5321 4.5.5).
 _DELIVERED_TO = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+_TAG_FIELD = re.compile(rf"^[ \t>]*{TAG_HEADER}:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+_MAX_TAGS = 20  # a genuine report quotes one message; checking thousands would be a chore
 _COMPLAINTS = frozenset({"abuse", "fraud", "virus", "other"})
 _DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery (sub)?system", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
@@ -198,6 +203,7 @@ def _dsn(msg: Message) -> Report:
         message_ids=_original_ids(msg),
         addressed_to=_addressed_to(msg),
         date=_date(msg),
+        tags=_tags(msg),
         recipients=addresses,
     )
 
@@ -222,6 +228,7 @@ def _feedback(msg: Message) -> Report:
         message_ids=_original_ids(msg),
         addressed_to=_addressed_to(msg) + ((mail_from,) if mail_from else ()),
         date=_date(msg),
+        tags=_tags(msg),
         feedback_type=feedback_type,
     )
 
@@ -252,6 +259,7 @@ def _plain_bounce(msg: Message) -> Report:
         message_ids=tuple(dict.fromkeys(_MESSAGE_ID.findall(text))),
         addressed_to=_addressed_to(msg),
         date=_date(msg),
+        tags=_tags(msg),
         recipients=recipients,
     )
 
@@ -291,6 +299,20 @@ def _original_ids(msg: Message) -> tuple[str, ...]:
                 found.append(" ".join(str(headers["Message-ID"]).split()))
     found.extend(_MESSAGE_ID.findall(_text_of(msg)))
     return tuple(i for i in dict.fromkeys(found) if i and i != own)
+
+
+def _tags(msg: Message) -> tuple[str, ...]:
+    """Every ``X-Newsletter-Id`` value the report carries: in the attached original, in its
+    quoted headers, or as text. Found anywhere, since only a valid signature makes one count."""
+    found: list[str] = []
+    for part in msg.walk():
+        found.extend(" ".join(str(v).split()) for v in part.get_all(TAG_HEADER, []))
+        if part.get_content_type() == "text/rfc822-headers":
+            data = part.get_payload(decode=True)
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
+            found.extend(_TAG_FIELD.findall(text))
+    found.extend(_TAG_FIELD.findall(_text_of(msg)))
+    return tuple(t for t in dict.fromkeys(found) if t)[:_MAX_TAGS]
 
 
 def _addressed_to(msg: Message) -> tuple[str, ...]:

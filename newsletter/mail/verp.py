@@ -8,6 +8,12 @@ HMAC-SHA256 under ``NEWSLETTER_SECRET_KEY``: without it anyone could mail a fake
 ``bounces+c-1@``, ``bounces+c-2@``... and suppress the whole list. A signed return path is
 trusted on its own; the unsigned identifiers (our Message-ID, an unsigned VERP address) only
 together with a recipient address that is the subscriber's (newsletter.feedback.bounces).
+
+The same signed tag travels inside every message too, as ``X-Newsletter-Id: 7-42-{sig}``
+(:class:`MessageTags`): a provider's feedback loop (RFC 5965 ARF: Yahoo, Microsoft JMRP, most
+ISPs) quotes the original message, headers and all, but reports to its own registered address,
+not to the return path; and Microsoft blanks the recipient's address in what it quotes. The
+header still names the delivery, and nobody without the key can write one.
 """
 
 from __future__ import annotations
@@ -32,9 +38,51 @@ class Identified:
     signed: bool
 
 
+_TAG = re.compile(rf"(?:c|(?P<issue>{_ID}))-(?P<sub>{_ID})-(?P<sig>[0-9a-f]{{10}})", re.IGNORECASE)
+
+
+class MessageTags:
+    """Signed tags naming one message: ``{issue}-{subscriber}-{sig}`` for an issue's delivery,
+    ``c-{subscriber}-{sig}`` for a sign-up's confirmation; the value of the
+    ``X-Newsletter-Id`` header (newsletter.compose.headers.TAG_HEADER).
+
+    ``sig`` is the VERP signature (same key, same input), so one tag can be read from either.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MessageTags:
+        return cls(load_secret(settings))
+
+    def sign(self, tag: str) -> str:
+        return hmac.new(self._key, f"verp:{tag}".encode(), hashlib.sha256).hexdigest()[:10]
+
+    def for_delivery(self, issue_id: int, subscriber_id: int) -> str:
+        tag = f"{issue_id}-{subscriber_id}"
+        return f"{tag}-{self.sign(tag)}"
+
+    def for_confirmation(self, subscriber_id: int) -> str:
+        tag = f"c-{subscriber_id}"
+        return f"{tag}-{self.sign(tag)}"
+
+    def identify(self, value: str) -> Identified | None:
+        """The message a tag names, only if its signature verifies (else None)."""
+        found = _TAG.fullmatch(value.strip())
+        if found is None:
+            return None
+        issue, sub = found.group("issue"), found.group("sub")
+        expected = self.sign(f"{issue or 'c'}-{sub}")
+        if not hmac.compare_digest(found.group("sig").lower(), expected):
+            return None
+        return Identified(int(issue) if issue else None, int(sub), signed=True)
+
+
 class ReturnPath:
     def __init__(self, local: str, domain: str, key: bytes) -> None:
-        self.local, self.domain, self._key = local, domain, key
+        self.local, self.domain = local, domain
+        self._tags = MessageTags(key)
         self._pattern = re.compile(
             rf"{re.escape(local)}\+(?:c|(?P<issue>{_ID}))-(?P<sub>{_ID})(?:-(?P<sig>[0-9a-f]{{10}}))?"
             rf"@{re.escape(domain)}",
@@ -47,15 +95,13 @@ class ReturnPath:
         return cls(verp[0], verp[1], load_secret(settings)) if verp else None
 
     def _sign(self, text: str) -> str:
-        return hmac.new(self._key, f"verp:{text}".encode(), hashlib.sha256).hexdigest()[:10]
+        return self._tags.sign(text)
 
     def for_delivery(self, issue_id: int, subscriber_id: int) -> str:
-        tag = f"{issue_id}-{subscriber_id}"
-        return f"{self.local}+{tag}-{self._sign(tag)}@{self.domain}"
+        return f"{self.local}+{self._tags.for_delivery(issue_id, subscriber_id)}@{self.domain}"
 
     def for_confirmation(self, subscriber_id: int) -> str:
-        tag = f"c-{subscriber_id}"
-        return f"{self.local}+{tag}-{self._sign(tag)}@{self.domain}"
+        return f"{self.local}+{self._tags.for_confirmation(subscriber_id)}@{self.domain}"
 
     def identify(self, address: str) -> Identified | None:
         found = self._pattern.fullmatch(address.strip())

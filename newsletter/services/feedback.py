@@ -32,7 +32,8 @@ def process_bounces(
     """Apply every bounce and complaint report in ``source`` (a maildir, an mbox, ``imap``
     or an imap(s):// URL), one transaction each; idempotent."""
     settings = ctx.settings
-    box = open_mailbox(source, settings.bounce_imap_url, delete=delete)
+    limit = settings.bounce_max_bytes
+    box = open_mailbox(source, settings.bounce_imap_url, delete=delete, limit=limit)
     folder = aside or settings.data_dir / "bounces" / "aside"
     try:
         run = process_mailbox(

@@ -20,7 +20,7 @@ from newsletter.compose.confirmation import confirmation_message
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.mail.transport import DeliveryError, Envelope, Transport
-from newsletter.mail.verp import ReturnPath
+from newsletter.mail.verp import MessageTags, ReturnPath
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscribers.consent import confirm_token
 from newsletter.tokens import Signer
@@ -51,7 +51,10 @@ def send_confirmation(
         asked = subscriber.confirm_sent_at
         email, name = subscriber.email, subscriber.name
         link = f"{settings.base_url}/confirm/{confirm_token(signer, subscriber)}"
-    message_id, message = confirmation_message(settings, email, name, link, now, subscriber_id)
+    tag = MessageTags.from_settings(settings).for_confirmation(subscriber_id)
+    message_id, message = confirmation_message(
+        settings, email, name, link, now, subscriber_id, tag
+    )
     return_path = ReturnPath.from_settings(settings)
     mail_from = (
         return_path.for_confirmation(subscriber_id) if return_path else settings.sender_email

@@ -7,6 +7,7 @@ real MTAs and feedback loops; ``expected.json`` says what each one must come to.
 from __future__ import annotations
 
 import base64
+import email
 import mailbox
 import quopri
 import re
@@ -45,7 +46,16 @@ from newsletter.models import (
 from newsletter.services import Context
 from newsletter.services import subscribers as people
 from newsletter.subscribers.consent import Signup
-from tests.helpers.bounces import EXPECTED, EXPECTED_BY_ID, PATH, POLICY, sample, seed, standing
+from tests.helpers.bounces import (
+    EXPECTED,
+    EXPECTED_BY_ID,
+    PATH,
+    POLICY,
+    raw_sample,
+    sample,
+    seed,
+    standing,
+)
 from tests.helpers.cli import run
 from tests.helpers.env import NOW
 from tests.helpers.factories import issue_with, review, send_now
@@ -71,7 +81,9 @@ def test_each_sample_parses_to_its_expected_report(name: str) -> None:
             expected["issue_id"],
             expected["subscriber_id"],
         )
-        assert not ids.signed  # the samples' return paths carry no signature of our key
+        assert ids.signed  # the return path or the quoted X-Newsletter-Id, as sent
+        unsigned = match(parse_report(raw_sample(name)), POLICY)
+        assert unsigned is None or not unsigned.signed
 
 
 def test_without_a_bounce_address_only_the_message_id_matches() -> None:
@@ -218,6 +230,8 @@ def test_soft_bounces_over_the_threshold_become_hard(
     def report_for(issue: int, copy: int) -> bytes:
         # the same bounce, for another issue (and a distinct copy, so not a duplicate)
         text = soft.replace(b"nl.2026-W48.7.46@", f"nl.2026-W{30 + issue}.{issue}.46@".encode())
+        verp = PATH.for_delivery(7, 46).encode()
+        text = text.replace(verp, PATH.for_delivery(issue, 46).encode())
         return text.replace(b"Subject:", f"X-Copy: {copy}\nSubject:".encode(), 1)
 
     with transaction(factory) as session:
@@ -332,10 +346,12 @@ def test_the_command_line(
         "NEWSLETTER_DATA_DIR": str(settings.data_dir),
         "NEWSLETTER_FROM": "Review Weekly <digest@news.example.com>",
         "NEWSLETTER_BOUNCE_ADDRESS": "bounces@news.example.com",
+        "NEWSLETTER_SECRET_KEY": "test-secret",  # the key the samples are signed with
     }
     done = run(["bounces", "process", str(source)], tmp_path, **env)
     assert done.returncode == 0, done.stderr
-    assert "1 hard, 0 soft, 0 delayed, 0 complaint, 0 unmatched, 1 unparsable" in done.stdout
+    summary = "1 hard, 0 soft, 0 delayed, 0 complaint, 0 unverified, 0 unmatched, 1 unparsable"
+    assert summary in done.stdout
     aside = settings.data_dir / "bounces" / "aside"
     assert f"1 not applied, kept in {aside}" in done.stdout
     assert len(list(aside.glob("*.eml"))) == 1
@@ -346,12 +362,16 @@ def test_the_command_line(
     assert "nope: no such maildir folder or mbox file" in missing.stderr
 
 
-def _dsn_for(rcpt: str, to: str, message_id: str | None, status: str = "5.1.1") -> bytes:
-    original = (
-        f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: {message_id}\nTo: {rcpt}\n"
-        if message_id
-        else ""
+def _dsn_for(
+    rcpt: str, to: str, message_id: str | None, status: str = "5.1.1", tag: str | None = None
+) -> bytes:
+    quoted = "".join(
+        [
+            f"Message-ID: {message_id}\n" if message_id else "",
+            f"X-Newsletter-Id: {tag}\n" if tag else "",
+        ]
     )
+    original = f"--b\nContent-Type: text/rfc822-headers\n\n{quoted}To: {rcpt}\n" if quoted else ""
     return (
         f"From: MAILER-DAEMON@mx.example.com\nTo: {to}\n"
         "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
@@ -363,29 +383,39 @@ def _dsn_for(rcpt: str, to: str, message_id: str | None, status: str = "5.1.1") 
     ).encode()
 
 
-@pytest.mark.parametrize("by", ["message-id", "verp"])
+@pytest.mark.parametrize("by", ["verp", "tag", "message-id without verp"])
 def test_a_bounced_confirmation_stops_that_sign_up(
     by: str, factory: sessionmaker[Session], settings: Settings
 ) -> None:
     """A typo at sign-up: the confirmation bounces, the address is suppressed, and signing
-    it up again sends nothing more."""
-    verp = settings.with_overrides(bounce_address="bounces@reviews.example.com")
+    it up again sends nothing more. The bounce is tied to the sign-up by the signed VERP
+    return path, by the signed X-Newsletter-Id it quotes, or (without a bounce address) by
+    the Message-ID, the subscriber's address and delivery to the From address."""
+    if by != "message-id without verp":
+        settings = settings.with_overrides(bounce_address="bounces@reviews.example.com")
     transport = MemoryTransport()
-    services = Context(verp, factory, transport_factory=lambda: transport)
+    services = Context(settings, factory, transport_factory=lambda: transport)
     done = people.sign_up(services, "kim@exmaple.com", "Kim", ["Film"], source="web", now=NOW)
     assert done.handed.sent
-    envelope, _raw_message = transport.sent[0]
+    envelope, raw_message = transport.sent[0]
     sid = done.result.subscriber_id
-    assert re.fullmatch(
-        rf"bounces\+c-{sid}-[0-9a-f]{{10}}@reviews\.example\.com", envelope.mail_from
-    )
-    assert re.fullmatch(rf"<confirm\.{sid}\.[0-9a-f]+@reviews\.example\.com>", envelope.message_id)
-    if by == "message-id":
-        dsn = _dsn_for("kim@exmaple.com", "digest@reviews.example.com", envelope.message_id)
+    if by == "message-id without verp":
+        assert envelope.mail_from == "digest@reviews.example.com"
     else:
+        assert re.fullmatch(
+            rf"bounces\+c-{sid}-[0-9a-f]{{10}}@reviews\.example\.com", envelope.mail_from
+        )
+    assert re.fullmatch(rf"<confirm\.{sid}\.[0-9a-f]+@reviews\.example\.com>", envelope.message_id)
+    tag = email.message_from_bytes(raw_message)["X-Newsletter-Id"]
+    assert re.fullmatch(rf"c-{sid}-[0-9a-f]{{10}}", tag)
+    if by == "verp":
         dsn = _dsn_for("kim@exmaple.com", envelope.mail_from, None)
+    elif by == "tag":  # delivered to a plain address: only the quoted tag names the sign-up
+        dsn = _dsn_for("kim@exmaple.com", "bounces@reviews.example.com", None, tag=tag)
+    else:
+        dsn = _dsn_for("kim@exmaple.com", "digest@reviews.example.com", envelope.message_id)
     with transaction(factory) as session:
-        result = process_report(session, dsn, BouncePolicy.from_settings(verp), NOW)
+        result = process_report(session, dsn, BouncePolicy.from_settings(settings), NOW)
     assert (result.outcome, result.issue_id, result.subscriber_id) == ("hard", None, sid)
     assert sid is not None
     assert standing(factory, sid) == (SubscriberStatus.BOUNCED, SuppressionReason.HARD_BOUNCE)
@@ -403,24 +433,33 @@ def test_forged_bounces_change_nothing(factory: sessionmaker[Session], settings:
     seed(factory)
     forged = [
         # no recipient at all, an unsigned VERP address and a guessed Message-ID
-        b"From: mailer-daemon@attacker.example\nTo: bounces+7-42@news.example.com\n"
-        b"Subject: Undelivered\n\n550 5.1.1 whatever <nl.2026-W48.7.42@news.example.com>\n",
-        # a complaint for a guessed Message-ID, recipient not the subscriber's
-        _dsn_for(
-            "someone@else.example",
-            "bounces@news.example.com",
-            "<nl.2026-W48.7.43@news.example.com>",
+        (
+            b"From: mailer-daemon@attacker.example\nTo: bounces+7-42@news.example.com\n"
+            b"Subject: Undelivered\n\n550 5.1.1 whatever <nl.2026-W48.7.42@news.example.com>\n",
+            "unverified",
+        ),
+        # a bounce for a guessed Message-ID, recipient not the subscriber's
+        (
+            _dsn_for(
+                "someone@else.example",
+                "bounces@news.example.com",
+                "<nl.2026-W48.7.43@news.example.com>",
+            ),
+            "unverified",
         ),
         # a signature that is not ours
-        _dsn_for("x@y.example", "bounces+7-44-0123456789@news.example.com", None),
+        (_dsn_for("x@y.example", "bounces+7-44-0123456789@news.example.com", None), "unmatched"),
         # a confirmation bounce for someone who confirmed long ago
-        _dsn_for(str(EXPECTED_BY_ID[45]), PATH.for_confirmation(45), None),
+        (_dsn_for(str(EXPECTED_BY_ID[45]), PATH.for_confirmation(45), None), "unmatched"),
         # ids too large to be ours (an integer overflow in the database otherwise)
-        _dsn_for("x@y.example", "bounces+1-99999999999999999999@news.example.com", None),
+        (
+            _dsn_for("x@y.example", "bounces+1-99999999999999999999@news.example.com", None),
+            "unmatched",
+        ),
     ]
-    for raw in forged:
+    for raw, outcome in forged:
         with transaction(factory) as session:
-            assert process_report(session, raw, POLICY, NOW).outcome == "unmatched"
+            assert process_report(session, raw, POLICY, NOW).outcome == outcome
     for sid in (42, 43, 44, 45):
         assert standing(factory, sid) == (SubscriberStatus.CONFIRMED, None)
 

@@ -7,6 +7,7 @@ The samples were written for this project in the styles of real MTAs and feedbac
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.db import transaction
 from newsletter.feedback.bounces import BouncePolicy
-from newsletter.mail.verp import ReturnPath
+from newsletter.mail.verp import MessageTags, ReturnPath
 from newsletter.models import (
     Delivery,
     DeliveryState,
@@ -32,16 +33,28 @@ EXPECTED_BY_ID = {
     e["subscriber_id"]: e["recipient"] for e in EXPECTED.values() if e["subscriber_id"]
 }
 PATH = ReturnPath("bounces", "news.example.com", b"test-secret")
+TAGS = MessageTags(b"test-secret")
 POLICY = BouncePolicy(
     domain="news.example.com",
     return_path=PATH,
     soft_limit=3,
     soft_window=timedelta(days=30),
+    tags=TAGS,
 )
+_VERP = re.compile(rb"bounces\+(\d+)-(\d+)@news\.example\.com")
+_TAG = re.compile(rb"^(X-Newsletter-Id: )(\d+)-(\d+)$", re.MULTILINE)
+
+
+def raw_sample(name: str) -> bytes:
+    """The sample as written: its VERP addresses and X-Newsletter-Id tags unsigned."""
+    return (SAMPLES / name).read_bytes()
 
 
 def sample(name: str) -> bytes:
-    return (SAMPLES / name).read_bytes()
+    """The sample as it comes back from a real send: VERP addresses and tags signed."""
+    raw = raw_sample(name)
+    raw = _VERP.sub(lambda m: PATH.for_delivery(int(m[1]), int(m[2])).encode(), raw)
+    return _TAG.sub(lambda m: m[1] + TAGS.for_delivery(int(m[2]), int(m[3])).encode(), raw)
 
 
 def seed(factory: sessionmaker[Session]) -> None:
