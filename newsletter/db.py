@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, InputError
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def make_engine(settings: Settings, *, echo: bool = False) -> Engine:

@@ -189,6 +189,19 @@ def positive_int(variable: str, value: str) -> int:
     return int(value)
 
 
+def rate_limits(variable: str, value: str) -> str:
+    """Flask-Limiter's notation: ``5 per minute; 30 per hour`` (or ``5/minute``)."""
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ConfigError(
+            variable, f"expected limits like '5 per minute; 30 per hour', got {value!r}"
+        ) from exc
+    return value
+
+
 def boolean(variable: str, value: str) -> bool:
     lowered = value.lower()
     if lowered in ("1", "true", "yes", "on"):

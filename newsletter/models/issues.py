@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -31,15 +32,21 @@ if TYPE_CHECKING:
 
 class WeeklyRun(Base):
     """One row per week the weekly job ran for: the unique key is what makes two beat
-    processes, a restarted beat or a manual run never build or send one week twice."""
+    processes, a restarted beat or a manual run never build or send one week twice.
+
+    Unfinished, it is running while ``heartbeat_at`` keeps moving, and dead once it falls
+    behind (its process was killed); finished, it succeeded or ``failed`` (``jobs.weekly``)."""
 
     __tablename__ = "weekly_runs"
 
     week_key: Mapped[str] = mapped_column(String(8), primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)  # of the latest attempt
     finished_at: Mapped[datetime | None]
     issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(Text)  # what happened, for the operator
+    heartbeat_at: Mapped[datetime | None]  # the running attempt's last sign of life
+    failed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Issue(Base):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from sqlalchemy import Engine
 
 from newsletter.config import Settings
 from newsletter.db import current_revision, make_engine, require_schema, session_factory, upgrade
 from newsletter.services.context import Context
+from newsletter.tokens import load_secret
 
 
 def connect(settings: Settings) -> Engine:
@@ -24,3 +28,9 @@ def upgrade_schema(engine: Engine) -> str | None:
     """Create or migrate the schema (Alembic); the revision it is at now."""
     upgrade(engine)
     return current_revision(engine)
+
+
+def web_secret(ctx: Context) -> bytes:
+    """The web app's own key (its form session cookie), derived from the link-signing key so
+    that neither can stand in for the other."""
+    return hmac.new(load_secret(ctx.settings), b"newsletter web session", hashlib.sha256).digest()

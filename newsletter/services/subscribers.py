@@ -1,9 +1,11 @@
 """Subscriber services: sign-up (the form and ``subscribers add``), confirmation, unsubscribe,
 preferences, import, export and forget.
 
-A sign-up is stored and committed, then its confirmation handed to :attr:`Context.confirmations`
-(a worker's task when a broker is set, else sent here on a transport of its own). The consent
-rules themselves are :mod:`newsletter.subscribers.consent`'s.
+A sign-up is checked whole before the database is read (so a bad field gets the same answer
+whoever the address belongs to), stored and committed, then its confirmation handed to
+:attr:`Context.confirmations` (a worker's task when a broker is set, else sent here on a
+transport of its own) or, for the web, to a :class:`ConfirmationQueue` that sends it after the
+response. The consent rules themselves are :mod:`newsletter.subscribers.consent`'s.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import TextIO
 
 from newsletter.db import transaction
 from newsletter.errors import FieldError
-from newsletter.jobs.confirmations import Handed
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.jobs.confirmations import ConfirmationQueue as ConfirmationQueue
+from newsletter.jobs.confirmations import Confirmations, Handed
+from newsletter.models import Issue, Subscriber, SubscriberStatus
 from newsletter.sections import parse_picks, sections_of
 from newsletter.services.context import Context
 from newsletter.subscribers import consent
@@ -26,6 +29,7 @@ from newsletter.subscribers.parse import (
     SubscriberRow,
     address_field,
     clean_name,
+    email_hash,
     parse_subscribers,
 )
 from newsletter.subscribers.signup import withdraw_request
@@ -43,6 +47,33 @@ def picks(categories: str | list[str]) -> list[str]:
         raise FieldError("categories", str(exc)) from exc
 
 
+NAME_MAX = 100  # characters: a first name, not a payload for the confirmation mail
+
+
+def person_name(raw: str | None) -> str | None:
+    """A name a person typed, tidied; :class:`FieldError` (``name``) when it is too long."""
+    name = clean_name(raw)
+    if name is not None and len(name) > NAME_MAX:
+        raise FieldError("name", f"too long: at most {NAME_MAX} characters, please")
+    return name
+
+
+def address_key(email: str) -> str:
+    """What a sign-up's address is counted under for rate limits: the SHA-256 of the address
+    as it would be stored (of the text as typed when it is not an address), so the limiter's
+    store holds no addresses."""
+    try:
+        key = address_field(email)
+    except FieldError:
+        key = email.strip().lower()
+    return email_hash(key)
+
+
+def confirmation_queue(ctx: Context) -> ConfirmationQueue:
+    """A queue that hands this context's confirmations over after the request (the web's)."""
+    return ConfirmationQueue(ctx.confirmations, ctx.factory)
+
+
 @dataclass(frozen=True)
 class SignUp:
     result: SignupResult
@@ -58,18 +89,23 @@ def sign_up(
     source: str,
     channel: Channel = Channel.SELF,
     now: datetime | None = None,
+    confirmations: Confirmations | None = None,
 ) -> SignUp:
     """Store a sign-up (double opt-in: pending until confirmed), commit, then hand its
-    confirmation over. :class:`FieldError` for a bad ``email`` or ``categories``."""
+    confirmation to ``confirmations`` (default: the context's). :class:`FieldError` for a bad
+    ``email``, ``name`` or ``categories``, raised before the database is read: whether an
+    address is known never changes which error, or whether any, a request gets."""
+    key = address_field(email)
+    name = person_name(name)
     chosen = picks(categories)
     with transaction(ctx.factory) as session:
         result = consent.subscribe(
-            session, email, name, chosen, now or ctx.clock(), source=source, channel=channel
+            session, key, name, chosen, now or ctx.clock(), source=source, channel=channel
         )
     if not result.send_confirmation or result.subscriber_id is None:
         return SignUp(result, Handed())
     try:
-        handed = ctx.confirmations.submit(result.subscriber_id)
+        handed = (confirmations or ctx.confirmations).submit(result.subscriber_id)
     except Exception as exc:  # the broker or the mail set-up could not take it: say so
         withdraw_request(ctx.factory, result.subscriber_id)
         handed = Handed(error=f"the confirmation could not be handed over: {exc}")
@@ -143,9 +179,15 @@ def unsubscribe_address(ctx: Context, token: str) -> str:
 
 
 def unsubscribe(ctx: Context, token: str, *, how: str, issue_id: int | None) -> str:
-    """Unsubscribe (at once, idempotent); returns the address."""
+    """Unsubscribe (at once, idempotent); returns the address. ``issue_id`` (the unsigned
+    ``?i=`` of the link) only labels the event: an unknown one is dropped, never a reason
+    to keep someone subscribed."""
     with transaction(ctx.factory) as session:
         subscriber = consent.subscriber_for(session, ctx.signer, token, "unsubscribe")
+        if issue_id is not None and (
+            not 0 < issue_id < 2**31 or session.get(Issue, issue_id) is None
+        ):
+            issue_id = None
         consent.unsubscribe(session, subscriber, ctx.clock(), how=how, issue_id=issue_id)
         return subscriber.email
 
@@ -176,7 +218,8 @@ def save_preferences(
     ctx: Context, token: str, name: str | None, categories: str | list[str]
 ) -> Preferences:
     """New name and picks (the next issue uses them). :class:`FieldError` (``categories``)
-    changes nothing."""
+    or (``name``) changes nothing."""
+    name = person_name(name)
     chosen = picks(categories)
     with transaction(ctx.factory) as session:
         subscriber = consent.subscriber_for(session, ctx.signer, token, "preferences")

@@ -2,19 +2,31 @@
 
 ``create_app(settings)`` builds an app over one services :class:`~newsletter.services.Context`;
 tests pass their own (or their own transport). Nothing here keeps state between requests but
-the engine's pool, and no two requests share an SMTP connection: a confirmation is queued for
-a worker when a broker is set, else sent on a transport made for it. No page sets a cookie.
-Production: ``gunicorn 'newsletter.web:create_app()'`` (settings from the environment), or
-``newsletter serve`` for a single process.
+the engine's pool, the rate limits (in Redis when configured) and the confirmation queue: a
+request stores a sign-up and answers; the queue's thread then hands its confirmation to a
+worker (broker set) or sends it on a transport made for it, so no request waits for a mail
+server and no two threads share an SMTP connection. The only cookie is the forms' CSRF
+session (:mod:`newsletter.web.guards`). Production: ``gunicorn 'newsletter.web:create_app()'``
+(settings from the environment), or ``newsletter serve`` for a single process.
 """
 
 from __future__ import annotations
+
+import ipaddress
+import weakref
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
+from newsletter.errors import WorkError
 from newsletter.services import Context, Transport, setup, templates_dir
+
+if TYPE_CHECKING:
+    from newsletter.services.subscribers import ConfirmationQueue
+
+SECRET_MIN = 32  # bytes of NEWSLETTER_SECRET_KEY before serving beyond this machine
 
 
 def create_app(
@@ -27,7 +39,9 @@ def create_app(
     """The app over ``context`` (default: one over ``factory``, else over ``settings``'
     database). ``transport``: hand this one to every piece of work that mails (a test's
     in-memory transport)."""
-    from newsletter.web.public import public
+    from newsletter.services import subscribers as people
+    from newsletter.web.guards import protect, rate_limiter
+    from newsletter.web.public import limit_sign_up, public
     from newsletter.web.tracking import tracking
 
     settings = settings or (context.settings if context else Settings.from_env())
@@ -42,8 +56,13 @@ def create_app(
     # Flask escapes only templates named *.html; ours are *.html.j2.
     app.jinja_env.autoescape = True
     app.extensions["newsletter"] = context
+    protect(app, settings, setup.web_secret(context))
     app.register_blueprint(public)
     app.register_blueprint(tracking)
+    limit_sign_up(app, rate_limiter(app, settings), settings)
+    queue = people.confirmation_queue(context)
+    app.extensions["newsletter.confirmations"] = queue
+    weakref.finalize(app, queue.close, 0)  # an app dropped (tests) stops its thread
     return app
 
 
@@ -51,3 +70,34 @@ def services() -> Context:
     """The services' context of the app handling this request."""
     context: Context = current_app.extensions["newsletter"]
     return context
+
+
+def confirmations(app: Flask | None = None) -> ConfirmationQueue:
+    """The app's confirmation queue: ``join()`` waits until what is queued was handed over,
+    ``close()`` also stops its thread (it runs at exit too)."""
+    queue: ConfirmationQueue = (app or current_app).extensions["newsletter.confirmations"]
+    return queue
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    """Refuse to serve on an address other machines can reach without what makes that safe:
+    a ``NEWSLETTER_SECRET_KEY`` of at least :data:`SECRET_MIN` bytes (links are forged with the
+    key, and a generated one is not shared with other processes) and an https
+    ``NEWSLETTER_BASE_URL`` (RFC 8058 one-click, and the form cookie's ``Secure``).
+    :class:`WorkError` naming what is missing."""
+    name = host.strip("[]")
+    try:
+        local = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        local = name == "localhost"
+    if local:
+        return
+    missing = []
+    if len((settings.secret_key or "").encode()) < SECRET_MIN:
+        missing.append(f"NEWSLETTER_SECRET_KEY of at least {SECRET_MIN} bytes")
+    if not settings.base_url.startswith("https://"):
+        missing.append("an https:// NEWSLETTER_BASE_URL")
+    if missing:
+        raise WorkError(
+            f"--host {host}: refusing to serve beyond this machine without {' and '.join(missing)}"
+        )

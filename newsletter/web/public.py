@@ -6,21 +6,33 @@ so confirm and unsubscribe links show a page with a button, and only the POST ac
 one-click POST a mail client sends to the ``List-Unsubscribe`` URL (RFC 8058: body
 ``List-Unsubscribe=One-Click``, no cookies, no redirects followed) unsubscribes at once and
 answers 200. A forged, altered, expired or superseded token changes nothing and gets a page that
-says so, with status 400.
+says so, with status 400. Every other POST carries the form's CSRF token
+(:mod:`newsletter.web.guards`).
+
+The sign-up form answers with the same status, page and (about) time whatever the address:
+a bad field is refused before the database is read, the confirmation is sent after the
+response by the app's queue, and the page names only the address as typed.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, cast
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Flask, render_template, request
+from flask_limiter import Limiter
 from werkzeug.wrappers import Response
 
+from newsletter.config import Settings
 from newsletter.errors import FieldError, InputError, NotFound
 from newsletter.sections import SECTIONS
 from newsletter.services import BadToken, Confirmation, issues
 from newsletter.services import subscribers as people
-from newsletter.web import services
+from newsletter.web import confirmations, services
+from newsletter.web.guards import COPY_POLICY, is_one_click
+
+if TYPE_CHECKING:
+    from flask.typing import RouteCallable
 
 public = Blueprint("public", __name__)
 log = logging.getLogger(__name__)
@@ -55,19 +67,33 @@ def subscribe() -> tuple[str, int]:
             request.form.get("name"),
             request.form.getlist("categories"),
             source="web",
+            confirmations=confirmations(),  # sent after this answer, by the app's thread
         )
     except InputError as exc:
         form = request.form.to_dict()
         html = render_template("subscribe.html.j2", sections=SECTIONS, error=reason(exc), form=form)
         return html, 400
-    if done.handed.error:
-        log.warning("confirmation to %s not sent: %s", done.result.email, done.handed.error)
+    if done.handed.error:  # the queue was full or closed; the request was withdrawn
+        log.warning("confirmation for a sign-up not queued: %s", done.handed.error)
     # The same answer whatever the outcome, so the form reveals nothing about an address.
     return page(
         "Check your inbox",
         f"If {done.result.email} can get {context.settings.site_name}, a message to confirm it "
         "is on its way. The subscription starts when you confirm.",
     )
+
+
+def limit_sign_up(app: Flask, limiter: Limiter, settings: Settings) -> None:
+    """Per-client and per-address limits on the sign-up POST (every try counts, refused or
+    not: a limit that skipped some outcomes would tell them apart)."""
+
+    def address() -> str:
+        return people.address_key(request.form.get("email", ""))
+
+    by_address = limiter.limit(settings.signup_address_limit, key_func=address, methods=["POST"])
+    by_client = limiter.limit(settings.signup_client_limit, methods=["POST"])
+    view = by_client(by_address(app.view_functions["public.subscribe"]))
+    app.view_functions["public.subscribe"] = cast("RouteCallable", view)
 
 
 @public.get("/confirm/<token>")
@@ -117,20 +143,25 @@ def unsubscribe_form(token: str) -> tuple[str, int]:
 def unsubscribe(token: str) -> Response | tuple[str, int]:
     context = services()
     # RFC 8058 3.2: the mail client's POST carries "List-Unsubscribe=One-Click"; the page's
-    # own button posts an empty form. Both act at once, with no redirect and no cookie.
-    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    # own button posts its form (with its CSRF token). Both act at once, with no redirect;
+    # the one-click answer sets no cookie. An unknown or malformed ?i= only loses its label.
+    one_click = is_one_click()
     try:
         email = people.unsubscribe(
             context,
             token,
             how="one-click" if one_click else "page",
-            issue_id=request.args.get("i", type=int),
+            issue_id=issue_number(request.args.get("i", "")),
         )
     except BadToken as exc:
         return bad_link(exc)
     return page(
         "You are unsubscribed", f"{email} will get no more {context.settings.site_name} mail."
     )
+
+
+def issue_number(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
 
 
 # -- view online ---------------------------------------------------------------------------------
@@ -144,7 +175,7 @@ def view_online(token: str) -> Response | tuple[str, int]:
     except NotFound as exc:
         return page("This issue is gone", f"{exc}.", 404)
     # not for search engines: the page holds this reader's own unsubscribe link
-    headers = {"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+    headers = {"X-Robots-Tag": "noindex", "Content-Security-Policy": COPY_POLICY}
     return Response(html, mimetype="text/html", headers=headers)
 
 

@@ -8,7 +8,8 @@ The first click per (delivery, link) counts once, and feeds trending
 (:mod:`newsletter.feedback.clicks`).
 
 ``GET /o/<recipient>`` answers a 1x1 GIF and counts the first open of that delivery. It is
-only in messages when ``NEWSLETTER_TRACK_OPENS`` is on (off by default).
+only in messages when ``NEWSLETTER_TRACK_OPENS`` is on (off by default); while it is off, the
+pixel of an older message still loads but counts nothing (turning tracking off stops it).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def click(link: str, recipient: str) -> BaseResponse | tuple[str, int]:
 
 @tracking.get("/o/<recipient>")
 def pixel(recipient: str) -> Response:
-    if request.method != "HEAD":
-        feedback.count_open(services(), recipient.removesuffix(".gif"))
+    context = services()
+    if context.settings.track_opens and request.method != "HEAD":
+        feedback.count_open(context, recipient.removesuffix(".gif"))
     return Response(PIXEL, mimetype="image/gif", headers=NO_STORE)

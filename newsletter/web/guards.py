@@ -1,0 +1,163 @@
+"""What every request and response of the web app goes through: form protection, size and
+rate limits, and the headers a mail service's pages should send.
+
+- **Forms** carry a CSRF token (Flask-WTF: a random value kept in a signed session cookie,
+  ``SameSite=Lax``, ``HttpOnly``, ``Secure`` under https) and, when the browser sends an
+  ``Origin``, it must be this site's. Every page says ``Referrer-Policy: no-referrer``, and
+  under it browsers send ``Origin: null`` on a form POST (Fetch, "serializing a request
+  origin"), so ``null`` passes and the token decides. Flask-WTF's own Referer check for
+  https is off for the same reason. The RFC 8058 one-click POST a mail provider sends to the
+  ``List-Unsubscribe`` URL is exempt: it comes with no cookie, and its signed URL is what
+  authenticates it.
+- **Size**: a request body over :data:`MAX_BODY` gets 413 before anything reads it.
+- **Rate limits** on sign-up (Flask-Limiter): per client address and per address signed up
+  for (counted by the address's SHA-256), in Redis when one is configured (shared by every
+  process), else in this process. A request over a limit gets 429 with ``Retry-After``.
+- **Headers** on every response: a Content-Security-Policy that allows only this page's own
+  style (a per-response nonce) and no framing, ``X-Content-Type-Options: nosniff``,
+  ``Referrer-Policy: no-referrer`` (links carry tokens in their paths) and
+  ``Cache-Control: no-store`` (pages name a person, or carry a form's token).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from flask import Flask, g, render_template, request
+from flask_limiter import Limiter
+from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
+from werkzeug.exceptions import Forbidden
+from werkzeug.wrappers import Response
+
+from newsletter.config import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024  # bytes: a sign-up form is well under 1 KB
+# Every page of ours: its own <style> (nonce) and nothing else, posting only to itself.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# The "View online" copy of an email: inlined styles and remote https images, as in the mail.
+COPY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+ONE_CLICK_ENDPOINT = "public.unsubscribe"
+
+csrf = CSRFProtect()
+
+
+def is_one_click() -> bool:
+    """The RFC 8058 POST to a List-Unsubscribe URL (body ``List-Unsubscribe=One-Click``)."""
+    return request.form.get("List-Unsubscribe") == "One-Click"
+
+
+def protect(app: Flask, settings: Settings, secret: bytes) -> None:
+    """Install the request checks and response headers on ``app``."""
+    app.config.update(
+        SECRET_KEY=secret,
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        SESSION_COOKIE_NAME="nl_form",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        WTF_CSRF_CHECK_DEFAULT=False,  # check_form below decides, for the one-click exemption
+        WTF_CSRF_SSL_STRICT=False,  # it needs a Referer, which no-referrer never sends
+        WTF_CSRF_TIME_LIMIT=12 * 3600,  # a confirm page left open over lunch still works
+    )
+    csrf.init_app(app)
+    ours = {urlsplit(settings.base_url).netloc}
+
+    @app.before_request
+    def check_form() -> None:
+        if request.method != "POST":
+            return
+        if request.endpoint == ONE_CLICK_ENDPOINT and is_one_click():
+            return
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc not in ours | {request.host}:
+            raise Forbidden(f"a form posted from {origin[:100]}")
+        csrf.protect()
+
+    app.jinja_env.globals["csp_nonce"] = nonce
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        policy = PAGE_POLICY.format(nonce=g.get("csp_nonce", "none-used"))
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for older browsers
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store, max-age=0"
+        return response
+
+    def refused(title: str, message: str, status: int) -> tuple[str, int]:
+        return render_template("message.html.j2", title=title, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def expired_form(exc: CSRFError) -> tuple[str, int]:
+        return refused(
+            "This form has expired",
+            "It was open too long, or it did not come from this site. Nothing was changed: "
+            "go back, reload the page and try again.",
+            400,
+        )
+
+    @app.errorhandler(Forbidden)
+    def foreign_form(exc: Forbidden) -> tuple[str, int]:
+        return refused(
+            "This form is not ours", "It was sent from another site. Nothing was changed.", 403
+        )
+
+    @app.errorhandler(413)
+    def too_large(exc: Exception) -> tuple[str, int]:
+        return refused(
+            "Too much to send",
+            f"The form sent more than {MAX_BODY // 1024} KB. Nothing was changed.",
+            413,
+        )
+
+
+def nonce() -> str:
+    """This response's style nonce (made on first use)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    value: str = g.csp_nonce
+    return value
+
+
+def rate_limiter(app: Flask, settings: Settings) -> Limiter:
+    """Flask-Limiter on ``app``: Redis when configured (NEWSLETTER_REDIS_URL or a Redis broker),
+    else this process's memory. When Redis stops answering, the limits hold in memory until it
+    is back (a limit must not turn into a 500)."""
+    storage = settings.limiter_url or "memory://"
+    limiter = Limiter(
+        key_func=lambda: request.remote_addr or "unknown",
+        app=app,
+        storage_uri=storage,
+        strategy="fixed-window",
+        key_prefix="newsletter",
+        in_memory_fallback_enabled=storage != "memory://",
+        headers_enabled=False,  # X-RateLimit-Remaining per address would tell of others' tries
+    )
+
+    @app.errorhandler(429)
+    def too_many(exc: Exception) -> tuple[str, int, dict[str, str]]:
+        limit = limiter.current_limit
+        wait = max(1, int(limit.reset_at - time.time())) if limit is not None else 60
+        html = render_template(
+            "message.html.j2",
+            title="Too many sign-ups",
+            message=(
+                "Too many sign-ups came from here or for this address. Nothing was changed: "
+                f"try again in {wait // 60 + 1} minutes."
+            ),
+        )
+        return html, 429, {"Retry-After": str(wait)}
+
+    return limiter

@@ -1,0 +1,43 @@
+"""Posting the web app's forms as a browser does: load the page, take the form's CSRF token,
+post it back with the session cookie; then wait until the app's queue has handed over the
+confirmation mail it sends after the response."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from newsletter.web import confirmations
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+Fields = Mapping[str, str | Sequence[str]]
+
+
+def form_token(client: FlaskClient, page: str = "/subscribe") -> str:
+    """The CSRF token of the form on ``page`` (the sign-up page's when ``page`` has none,
+    e.g. a bad link's page: one session has one token for every form)."""
+    found = TOKEN.search(client.get(page).get_data(as_text=True))
+    if found is None and page != "/subscribe":
+        return form_token(client)
+    assert found, f"no form token on {page}"
+    return found.group(1)
+
+
+def settle(client: FlaskClient, timeout: float = 30.0) -> None:
+    """Wait until every confirmation the app queued was sent (or handed to a worker)."""
+    assert confirmations(client.application).join(timeout), "the confirmation queue is stuck"
+
+
+def submit(
+    client: FlaskClient, path: str, data: Fields | None = None, *, page: str | None = None
+) -> TestResponse:
+    """POST ``data`` to ``path`` as its form would (token from ``page``, default ``path``),
+    then :func:`settle`."""
+    fields: dict[str, str | Sequence[str]] = dict(data or {})
+    fields["csrf_token"] = form_token(client, page or path)
+    answer = client.post(path, data=fields)
+    settle(client)
+    return answer
