@@ -133,6 +133,12 @@ class Settings:
             " Redis broker that one is used"
         ),
     )
+    signup_client_limit: str = setting(
+        "5 per minute; 30 per hour", v.rate_limits, "sign-ups taken from one client (IP) address"
+    )
+    signup_address_limit: str = setting(
+        "3 per hour; 10 per day", v.rate_limits, "sign-ups taken for one email address"
+    )
     weekly_at: WeeklyAt = setting(
         _WEEKLY,
         v.weekly_at,
