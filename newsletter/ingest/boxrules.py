@@ -44,7 +44,9 @@ _FOREIGN = frozenset(
     {"user", "users", "reader", "readers", "visitor", "visitors", "comment", "comments", "vote"}
     | {"votes", "community", "audience", "your", "rate"}
 )
-_OVERALL_LABEL = re.compile(r"^\s*(?:final|overall|total|verdict|our\s+(?:score|rating))\b", re.I)
+_OVERALL_LABEL = re.compile(
+    r"^\s*(?:final|overall|total|verdict|our\s+(?:score|rating))(?![a-z])", re.I
+)
 _SCORE_VALUE = re.compile(rf"^\s*{NUM}\s*(%)?\s*(?:(?:/|out\s+of)\s*{NUM})?\s*$", re.I)
 _ANCESTORS = 4  # how far up a scale or a box class is looked for
 
@@ -55,6 +57,11 @@ def words(el: HtmlElement, extra: str = "") -> set[str]:
     raw = f"{el.get('class') or ''} {el.get('id') or ''} {extra}"
     raw = re.sub(r"([a-z])([A-Z])", r"\1 \2", raw)
     return {w for w in re.split(r"[^a-z0-9]+", raw.lower()) if w}
+
+
+def _boxy(el: HtmlElement) -> bool:
+    """Whether the class or id names a score box ("scorecard", "review-box", "rating")."""
+    return any(box in word for word in words(el) for box in _BOXY)
 
 
 def _up(el: HtmlElement, levels: int = _ANCESTORS) -> Iterator[HtmlElement]:
@@ -163,7 +170,7 @@ def final_score(root: HtmlElement) -> tuple[float, float] | None:
         marks = words(el)
         if not marks & _OVERALL or marks & _CRITERION:
             continue
-        if not any(words(node) & _BOXY for node in _up(el)) or _foreign(el):
+        if not any(_boxy(node) for node in _up(el)) or _foreign(el):
             continue
         text = text_of(el) or ""
         if not text or len(text) > 60:

@@ -211,9 +211,16 @@ def _criterion(block: HtmlElement) -> bool:
     return short and not VERDICT_LABEL.match(label)
 
 
+def _link_text(block: HtmlElement, text: str) -> bool:
+    """Whether the block's text is a link's: a score on a link is the linked post's."""
+    if block.xpath("ancestor::a"):
+        return True
+    return any(text_of(link) == text for link in block.iter("a"))
+
+
 def _block_score(block: HtmlElement, text: str) -> tuple[float, float] | None:
     """A score standing alone or labelled in its own block."""
-    if len(text) > 80:
+    if len(text) > 80 or _link_text(block, text):
         return None
     score = parse_score(text)
     if score and SCORE_TEXT.match(text) and _criterion(block):

@@ -67,7 +67,8 @@ def guess_scale(value: float, hint: float | None = None) -> float:
 
 
 def _stars(run: str) -> tuple[float, float] | None:
-    """A star run as a score: "★★★★☆" is (4, 5). Only runs that show their scale: an empty star, or five or ten."""
+    """A star run as a score: "★★★★☆" is (4, 5). Only runs that show their scale count: one
+    with an empty star, or of five or ten."""
     filled = sum(run.count(c) for c in _FILLED)
     half = sum(run.count(c) for c in _HALF)
     empty = sum(run.count(c) for c in _EMPTY)
