@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,32 @@ def test_imap_errors_are_named(imap_port: int) -> None:
     assert PASSWORD not in box.name
     with pytest.raises(WorkError, match="cannot connect"):
         ImapMailbox(f"imap://bounces:x@127.0.0.1:{free_port()}/")
+
+
+def test_a_huge_imap_message_is_fetched_only_up_to_the_limit(
+    factory: sessionmaker[Session], imap_port: int, tmp_path: Path
+) -> None:
+    """A 5 MB message in the folder: a partial fetch (RFC 3501 BODY.PEEK[]<0.n>) brings
+    limit + 1 bytes, never the whole message; it is recorded as too large, and the genuine
+    report beside it is applied."""
+    seed(factory)
+    _append(imap_port, ["01-postfix-user-unknown.eml"])
+    imap = imaplib.IMAP4("127.0.0.1", imap_port)
+    imap.login("bounces", PASSWORD)
+    huge = b"From: someone@example.com\r\nSubject: big\r\n\r\n" + b"A" * (5 * 1024 * 1024)
+    assert imap.append("Bounces", None, None, huge)[0] == "OK"
+    imap.logout()
+    url = f"imap://bounces:{PASSWORD}@127.0.0.1:{imap_port}/Bounces"
+    box = open_mailbox("imap", url, limit=64 * 1024)
+    try:
+        sizes = sorted(len(raw) for _uid, raw in box)
+    finally:
+        box.close()
+    assert sizes[-1] == 64 * 1024 + 1 and sizes[0] < 64 * 1024
+    box = open_mailbox("imap", url, limit=64 * 1024)
+    policy = replace(POLICY, max_bytes=64 * 1024)
+    try:
+        run = process_mailbox(factory, box, policy, tmp_path / "aside", NOW)
+    finally:
+        box.close()
+    assert run.counts == {"hard": 1, "unparsable": 1}
