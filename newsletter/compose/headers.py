@@ -13,6 +13,8 @@ from email.errors import HeaderDefect
 from email.header import Header
 from email.headerregistry import Address
 
+import idna
+
 CRLF = "\r\n"
 # A signed tag naming the delivery (newsletter.mail.verp.MessageTags): feedback-loop reports
 # quote the original message, so a complaint can be tied to its delivery without trusting it.
@@ -50,18 +52,42 @@ def encode_phrase(value: str, name: str) -> str:
     return value
 
 
+def ascii_domain(domain: str) -> str:
+    """``bücher.de`` as ``xn--bcher-kva.de`` (IDNA 2008 with UTS 46 mapping); a domain that is
+    ASCII already, or that IDNA refuses (left for the server to refuse), as it is."""
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return domain
+
+
 def addr_spec(address: str) -> str:
     """``local@domain``, with the local part quoted when it holds specials (``"a,b"@x``).
 
-    A non-ASCII local part stays UTF-8 (RFC 6532); sending it needs SMTPUTF8 (RFC 6531).
+    A non-ASCII local part stays UTF-8 (RFC 6532); sending it needs SMTPUTF8 (RFC 6531). With
+    an ASCII local part an internationalized domain is written as its A-labels (IDNA 2008,
+    RFC 5890), so the header stays ASCII and any server can carry it.
     """
     local, _, domain = clean(address).rpartition("@")
     if not local.isascii():
         return f"{local}@{domain}"
+    domain = ascii_domain(domain)
     try:
         return Address(username=local, domain=domain).addr_spec
     except (ValueError, HeaderDefect):
         return '"' + local.replace("\\", "\\\\").replace('"', '\\"') + f'"@{domain}'
+
+
+def recipient_address(display_name: str | None, address: str) -> Address:
+    """The mailbox as an :class:`email.headerregistry.Address`, for messages built with the
+    ``email`` package: one display name whatever it holds (the policy quotes or encodes it),
+    the domain as in :func:`addr_spec`."""
+    local, _, domain = clean(address).rpartition("@")
+    if local.isascii():
+        domain = ascii_domain(domain)
+    return Address(display_name=clean(display_name or ""), username=local, domain=domain)
 
 
 def encode_address(display_name: str | None, address: str, name: str = "To") -> str:

@@ -21,6 +21,8 @@ import ssl
 from dataclasses import dataclass
 from typing import NoReturn
 
+import idna
+
 from newsletter.config import SmtpConfig
 from newsletter.mail.replies import Stage, Verdict, classify
 from newsletter.mail.transport import (
@@ -46,6 +48,31 @@ def dot_stuff(message: bytes) -> bytes:
     if _DOT_LINE.search(message) is not None:
         message = b"\n..".join(message.split(b"\n."))
     return b"." + message if message.startswith(b".") else message
+
+
+def ascii_address(address: str) -> str:
+    """``jo@bücher.de`` as ``jo@xn--bcher-kva.de`` (IDNA 2008, RFC 5890): what a server
+    without SMTPUTF8 can carry. A non-ASCII local part has no ASCII form (RFC 6530 3): the
+    address is returned as it is."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii() or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address
+
+
+def _needs_smtputf8(rcpt: str, host: str) -> PermanentFailure:
+    """The refusal of a UTF-8 address by a server without SMTPUTF8, worded and classified as
+    a server would (RFC 6531 3.7.4.2: 553 5.6.7, "non-ASCII addresses not permitted"): a
+    failure of this message to this recipient, which says nothing against the address."""
+    reply = (
+        f"553 5.6.7 {rcpt}: a non-ASCII address needs SMTPUTF8 (RFC 6531), "
+        f"which {host} does not offer"
+    )
+    verdict = classify(code=553, text=reply, stage=Stage.RCPT)
+    return PermanentFailure(f"RCPT TO {rcpt}: {reply}", 553, verdict=verdict)
 
 
 class _Lost(OSError):
@@ -173,21 +200,20 @@ class SmtpTransport:
         self, conn: _Connection, envelope: Envelope, message: bytes, ready: Ready | None
     ) -> None:
         params = ""
-        if not (envelope.mail_from.isascii() and envelope.rcpt_to.isascii()):
-            # RFC 6531: a UTF-8 address needs SMTPUTF8 end to end.
-            if "SMTPUTF8" not in conn.extensions:
-                raise PermanentFailure(
-                    f"{envelope.rcpt_to}: a UTF-8 address needs SMTPUTF8 (RFC 6531), "
-                    f"which {self.config.host} does not offer"
-                )
-            params += " SMTPUTF8"
+        mail_from, rcpt = envelope.mail_from, envelope.rcpt_to
+        if not (mail_from.isascii() and rcpt.isascii()):
+            if "SMTPUTF8" in conn.extensions:
+                params += " SMTPUTF8"  # RFC 6531 3.4: UTF-8 addresses and headers
+            else:
+                mail_from, rcpt = ascii_address(mail_from), ascii_address(rcpt)
+                if not (mail_from.isascii() and rcpt.isascii()):
+                    raise _needs_smtputf8(envelope.rcpt_to, self.config.host)
         if not message.isascii() and "8BITMIME" in conn.extensions:
             params += " BODY=8BITMIME"  # RFC 6152 3
         if "SIZE" in conn.extensions:
             params += f" SIZE={len(message)}"  # RFC 1870 6: lets the server refuse up front
-        rcpt = envelope.rcpt_to
         stages = [
-            ("MAIL FROM", f"MAIL FROM:<{envelope.mail_from}>{params}", (250,), Stage.MAIL),
+            ("MAIL FROM", f"MAIL FROM:<{mail_from}>{params}", (250,), Stage.MAIL),
             (f"RCPT TO {rcpt}", f"RCPT TO:<{rcpt}>", (250, 251), Stage.RCPT),
             ("DATA", "DATA", (354,), Stage.DATA),
         ]

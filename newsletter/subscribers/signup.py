@@ -52,9 +52,7 @@ def send_confirmation(
         email, name = subscriber.email, subscriber.name
         link = f"{settings.base_url}/confirm/{confirm_token(signer, subscriber)}"
     tag = MessageTags.from_settings(settings).for_confirmation(subscriber_id)
-    message_id, message = confirmation_message(
-        settings, email, name, link, now, subscriber_id, tag
-    )
+    message_id, message = confirmation_message(settings, email, name, link, now, subscriber_id, tag)
     return_path = ReturnPath.from_settings(settings)
     mail_from = (
         return_path.for_confirmation(subscriber_id) if return_path else settings.sender_email

@@ -53,10 +53,11 @@ class Recorder:
 
 
 @contextmanager
-def serving(handler: Any) -> Iterator[int]:
-    """Run ``handler`` on a free loopback port for the block; yields the port."""
+def serving(handler: Any, *, smtputf8: bool = True) -> Iterator[int]:
+    """Run ``handler`` on a free loopback port for the block; yields the port. ``smtputf8``:
+    whether the server offers SMTPUTF8 (RFC 6531), as aiosmtpd does by default."""
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield port
