@@ -52,9 +52,12 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     One process (Werkzeug's server, threaded: every request gets its own transport); in
     production run it behind a WSGI server, e.g. gunicorn 'newsletter.web:create_app()'.
+    Beyond loopback it needs NEWSLETTER_SECRET_KEY (32+ bytes) and an https
+    NEWSLETTER_BASE_URL.
     """
-    from newsletter.web import create_app
+    from newsletter.web import check_exposure, create_app
 
+    check_exposure(runtime(ctx).settings, host)
     app = create_app(runtime(ctx).settings, context=services(ctx))
     click.echo(f"serving on http://{host}:{port}/subscribe (Ctrl+C stops)")
     app.run(host=host, port=port, threaded=True, load_dotenv=False)
