@@ -31,7 +31,11 @@ def subscribers() -> None:
 )
 @click.pass_context
 def subscribers_import(ctx: click.Context, file: Path, confirmed: bool) -> None:
-    """Import subscribers from a CSV file (email, name, categories)."""
+    """Import subscribers from a CSV file (email, name, categories, status).
+
+    Everyone is imported pending unless --confirmed. A status column can keep a row pending
+    or say an address left (unsubscribed, bounced, complained: it is suppressed); it never
+    confirms anyone by itself. A file that cannot be read to its end imports nothing."""
 
     from newsletter.services import subscribers as people
 
@@ -46,6 +50,11 @@ def subscribers_import(ctx: click.Context, file: Path, confirmed: bool) -> None:
         f"{counts.unchanged} unchanged, {counts.suppressed} suppressed, "
         f"{len(parsed.rejected)} rejected"
     )
+    if counts.held_pending:
+        click.echo(
+            f"  {counts.held_pending} marked confirmed in the file were imported as pending: "
+            "a file is not consent (pass --confirmed if it was gathered elsewhere)"
+        )
     for rejection in parsed.rejected:
         click.echo(f"  rejected {rejection}")
 

@@ -162,7 +162,10 @@ def run_demo(
         factory = session_factory(engine)
         subscribers = parse_subscribers((folder / "subscribers.csv").read_bytes(), "sample")
         with transaction(factory) as session:
-            import_rows(session, subscribers.accepted, source="demo sample", now=now)
+            # the sample's "confirmed" rows consented (it is ours), as with --confirmed
+            import_rows(
+                session, subscribers.accepted, confirmed=True, source="demo sample", now=now
+            )
         reports = ingest_sources(
             factory,
             [str(folder / "reviews.jsonl"), str(folder / "pageviews.csv")],

@@ -121,13 +121,7 @@ def add_confirmed(
     key = address_field(email)
     row = SubscriberRow(0, key, clean_name(name), picks(categories), "confirmed")
     with transaction(ctx.factory) as session:
-        counts = import_rows(
-            session,
-            [row],
-            default_status=SubscriberStatus.PENDING,
-            source="cli",
-            channel=Channel.OPERATOR,
-        )
+        counts = import_rows(session, [row], confirmed=True, source="cli", channel=Channel.OPERATOR)
     return key, counts
 
 
@@ -138,12 +132,13 @@ class Imported:
 
 
 def import_csv(ctx: Context, data: bytes, source: str, *, confirmed: bool) -> Imported:
-    """Import a subscriber CSV in one transaction (pending unless ``confirmed``)."""
+    """Import a subscriber CSV in one transaction, or nothing of it (:class:`InputError` for
+    a file that cannot be read whole). Pending unless ``confirmed``: the file's own status
+    column never confirms anyone (newsletter.subscribers.consent.imported_status)."""
     parsed = parse_subscribers(data, source)
-    status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
     with transaction(ctx.factory) as session:
         counts = import_rows(
-            session, parsed.accepted, default_status=status, source=f"import:{source}"
+            session, parsed.accepted, confirmed=confirmed, source=f"import:{source}"
         )
     return Imported(parsed, counts)
 

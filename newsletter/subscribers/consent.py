@@ -18,6 +18,8 @@ all apply them):
   confirmation lifts that suppression. A blocked sign-up sends nothing (and the form says
   nothing different, so that it cannot tell anyone which addresses are on the list).
 - An unsubscribe takes effect at once and is idempotent; it suppresses the address.
+- An import's ``status`` column may take consent away, never give it
+  (:func:`imported_status`): only the operator's ``--confirmed`` says consent was gathered.
 """
 
 from __future__ import annotations
@@ -64,6 +66,41 @@ def blocks(reason: SuppressionReason | None, channel: Channel) -> bool:
     if reason is None:
         return False
     return channel is not Channel.SELF or reason not in LIFTED_BY_CONSENT
+
+
+# What an import's status column says of an address that left, and its suppression.
+LEFT = {
+    SubscriberStatus.UNSUBSCRIBED: SuppressionReason.UNSUBSCRIBED,
+    SubscriberStatus.BOUNCED: SuppressionReason.HARD_BOUNCE,
+    SubscriberStatus.COMPLAINED: SuppressionReason.COMPLAINT,
+}
+
+
+def imported_status(
+    column: SubscriberStatus | None, current: SubscriberStatus | None, *, confirmed: bool
+) -> SubscriberStatus | None:
+    """The status an import row gives a subscriber (None: leave it as it is).
+
+    ``column`` is the row's own status (None: the file has none), ``current`` the stored
+    subscriber's (None: a new one), ``confirmed`` whether the operator said consent was gathered
+    elsewhere (``--confirmed``). A file is not consent: its ``confirmed`` means something only
+    with ``--confirmed`` (and ``pending`` keeps that row pending even then). ``unsubscribed``,
+    ``bounced`` and ``complained`` apply to new and known subscribers alike, and suppress the
+    address (:data:`LEFT`). Otherwise a known subscriber is only ever moved from pending to
+    confirmed, with ``--confirmed``: an import never withdraws consent nor undoes a leaving.
+    """
+    if column in LEFT:
+        return column
+    granted = (
+        SubscriberStatus.CONFIRMED
+        if confirmed and column in (None, SubscriberStatus.CONFIRMED)
+        else SubscriberStatus.PENDING
+    )
+    if current is None:
+        return granted
+    if current is SubscriberStatus.PENDING and granted is SubscriberStatus.CONFIRMED:
+        return granted
+    return None
 
 
 class Signup(enum.StrEnum):

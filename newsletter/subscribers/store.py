@@ -16,8 +16,11 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.sections import mask_of
-from newsletter.subscribers.consent import Channel, blocks
-from newsletter.subscribers.parse import SubscriberRow, email_hash
+from newsletter.subscribers.consent import LEFT, Channel, blocks, imported_status
+from newsletter.subscribers.parse import SubscriberRow, clean_name, clean_text, email_hash
+from newsletter.subscribers.suppression import suppress
+
+SOURCE_LENGTH = 64  # subscribers.consent_source
 
 
 @dataclass
@@ -26,36 +29,46 @@ class ImportCounts:
     updated: int = 0
     unchanged: int = 0
     suppressed: int = 0
+    # rows whose status column said "confirmed", kept pending: the operator did not pass
+    # --confirmed (consent.imported_status)
+    held_pending: int = 0
 
 
 def _apply_status(
-    subscriber: Subscriber, status: SubscriberStatus, source: str, now: datetime
+    session: Session, subscriber: Subscriber, status: SubscriberStatus, source: str, now: datetime
 ) -> None:
     subscriber.status = status
     if status is SubscriberStatus.CONFIRMED:
         subscriber.consent_at = subscriber.consent_at or now
         subscriber.confirmed_at = subscriber.confirmed_at or now
         subscriber.consent_source = subscriber.consent_source or source
-    elif status is SubscriberStatus.UNSUBSCRIBED:
-        subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
+    elif status in LEFT:
+        if status is SubscriberStatus.UNSUBSCRIBED:
+            subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
+        suppress(session, subscriber.email_key, LEFT[status], source, now)
 
 
 def import_rows(
     session: Session,
     rows: list[SubscriberRow],
     *,
-    default_status: SubscriberStatus = SubscriberStatus.PENDING,
+    confirmed: bool = False,
     source: str = "import",
     now: datetime | None = None,
     channel: Channel = Channel.IMPORT,
 ) -> ImportCounts:
     """Insert new subscribers and update names and picks of known ones.
 
-    A row's own ``status`` column (when present) wins over ``default_status``. An address on
-    the suppression list is never re-activated by an import, nor by an operator adding it
-    (``channel``; the rule is :func:`newsletter.subscribers.consent.blocks`).
+    What a row's status becomes is :func:`newsletter.subscribers.consent.imported_status`'s:
+    confirmed only when ``confirmed`` (the operator gathered consent elsewhere), never by the
+    file's own ``status`` column, which may only keep a row pending or record that an address
+    left (and suppress it). An address on the suppression list is never re-activated by an
+    import, nor by an operator adding it (``channel``; the rule is
+    :func:`newsletter.subscribers.consent.blocks`). ``source`` is recorded as the consent's
+    source (cut to fit its column).
     """
     now = now or utcnow()
+    source = clean_text(source, SOURCE_LENGTH) or "import"
     counts = ImportCounts()
     keys = [row.email for row in rows]
     known: dict[str, Subscriber] = {}
@@ -74,30 +87,33 @@ def import_rows(
         )
         suppressed.update((digest, reason) for digest, reason in entries)
     for row in rows:
-        status = SubscriberStatus(row.status) if row.status else default_status
-        mask = mask_of(row.categories)
-        subscriber = known.get(row.email)
         if blocks(suppressed.get(email_hash(row.email)), channel):
             counts.suppressed += 1
             continue
+        column = SubscriberStatus(row.status) if row.status else None
+        name, mask = clean_name(row.name), mask_of(row.categories)
+        subscriber = known.get(row.email)
+        status = imported_status(
+            column, subscriber.status if subscriber else None, confirmed=confirmed
+        )
+        if column is SubscriberStatus.CONFIRMED and not confirmed:
+            counts.held_pending += 1
         if subscriber is None:
             subscriber = Subscriber(
                 email=row.email,
                 email_key=row.email,
-                name=row.name,
+                name=name,
                 category_mask=mask,
                 created_at=now,
             )
-            _apply_status(subscriber, status, source, now)
             session.add(subscriber)
             known[row.email] = subscriber
+            _apply_status(session, subscriber, status or SubscriberStatus.PENDING, source, now)
             counts.accepted += 1
-        elif (subscriber.name, subscriber.category_mask) != (row.name, mask) or (
-            row.status and subscriber.status != status
-        ):
-            subscriber.name, subscriber.category_mask = row.name, mask
-            if row.status:
-                _apply_status(subscriber, status, source, now)
+        elif (subscriber.name, subscriber.category_mask) != (name, mask) or status:
+            subscriber.name, subscriber.category_mask = name, mask
+            if status:
+                _apply_status(session, subscriber, status, source, now)
             counts.updated += 1
         else:
             counts.unchanged += 1
