@@ -8,12 +8,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import FieldError
+from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Subscriber
 from newsletter.services import Context
 from newsletter.services import subscribers as people
@@ -25,6 +27,7 @@ from newsletter.subscribers.parse import (
     normalize_email,
 )
 from tests.helpers.cli import run
+from tests.helpers.web import submit
 
 
 @pytest.mark.parametrize(
@@ -153,3 +156,17 @@ def test_the_command_line_takes_international_addresses_and_refuses_bad_ones(
     assert "".join(to.display_name.split()) == "".join(hostile.split())
     exported = run(["subscribers", "export"], tmp_path, **env).stdout
     assert "jo@bücher.de,,,confirmed" in exported and "a,b" not in exported
+
+
+def test_the_sign_up_form_takes_international_addresses_and_words_refusals(
+    client: FlaskClient, transport: MemoryTransport
+) -> None:
+    """Before: a UTF-8 local part got a 400 quoting Python ('ascii' codec can't encode...)."""
+    answer = submit(client, "/subscribe", {"email": "Zoë@Example.com", "name": "Zoë"})
+    assert answer.status_code == 200
+    assert transport.recipients == ["zoë@example.com"]
+    refused = submit(client, "/subscribe", {"email": "a,b@x.example"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "invalid email" in page and "invalid characters before the @-sign" in page
+    assert "codec" not in page and "Traceback" not in page
