@@ -69,8 +69,11 @@ def _published(entry: Any) -> Any:
     for raw, parsed in (("published", "published_parsed"), ("created", "created_parsed")):
         if entry.get(raw):
             return _timestamp(entry.get(raw), entry.get(parsed))
-    if entry.get("updated"):
-        return _timestamp(entry.get("updated"), entry.get("updated_parsed"))
+    # dict.get: feedparser's own get() maps a missing ``updated`` to ``published`` (with a
+    # DeprecationWarning) when ``published`` is present but empty
+    updated = dict.get(entry, "updated")
+    if updated:
+        return _timestamp(str(updated), dict.get(entry, "updated_parsed"))
     return None
 
 

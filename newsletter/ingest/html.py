@@ -20,6 +20,9 @@ from newsletter.ingest.records import SourceError
 INVISIBLE = frozenset({"script", "style", "noscript", "template", "iframe", "svg", "head"})
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+# What libxml2 cannot hold in a tree (XML 1.0 section 2.2, Char): C0 controls but tab, LF and
+# CR, lone surrogates, U+FFFE and U+FFFF. Browsers show nothing for them; neither do we.
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SIGNATURES = {
     b"\x89PNG": "a PNG image",
     b"GIF8": "a GIF image",
@@ -81,7 +84,7 @@ def parse_document(
     if kind:
         raise SourceError(source, f"not an HTML page: the data is {kind}")
     text, note = decode_html(data, declared)
-    text = _XML_DECL.sub("", text, count=1)
+    text = _NOT_XML_CHAR.sub("", _XML_DECL.sub("", text, count=1))
     if "<" not in text:
         raise SourceError(source, "not an HTML page: no markup at all")
     try:
@@ -97,7 +100,7 @@ def parse_fragment(markup: str | None) -> HtmlElement:
     if not markup or not markup.strip():
         return wrapper
     try:
-        children = lxml.html.fragments_fromstring(_XML_DECL.sub("", markup))
+        children = lxml.html.fragments_fromstring(_NOT_XML_CHAR.sub("", _XML_DECL.sub("", markup)))
     except (ParserError, ValueError):
         return wrapper
     for child in children:
