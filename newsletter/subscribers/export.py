@@ -3,7 +3,8 @@
 Columns: ``email,name,categories,status,created_at,confirmed_at``; categories are section names
 joined with ``;`` (empty: every section), times ISO 8601 in UTC. A cell that starts with
 ``= + - @`` (or a tab or CR) could run as a formula in Excel or LibreOffice (OWASP, "CSV
-Injection"): it gets a leading ``'``. The same file reads back through ``subscribers import``.
+Injection"): it gets a leading ``'``, which ``subscribers import`` takes off again, so the same
+file reads back as it was written.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from sqlalchemy.orm import Session
 
 from newsletter.models import Subscriber
 from newsletter.sections import sections_of
+from newsletter.subscribers.parse import FORMULA_START
 
 COLUMNS = ("email", "name", "categories", "status", "created_at", "confirmed_at")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: str) -> str:
     """``value``, neutralised if a spreadsheet would read it as a formula."""
-    return "'" + value if value.startswith(_FORMULA) else value
+    # A value that already looks neutralised ("'=...", "''=...") gets one more quote too, so
+    # that the import, which takes one off, gives it back as it was.
+    return "'" + value if value.lstrip("'").startswith(FORMULA_START) else value
 
 
 def row(s: Subscriber) -> list[str]:

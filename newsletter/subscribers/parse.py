@@ -36,6 +36,9 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.errors import FieldError, InputError
 from newsletter.sections import parse_picks
 
+# A cell a spreadsheet would run as a formula (OWASP, "CSV Injection"): the export writes it
+# after a "'" (newsletter.subscribers.export), which reading it back takes off again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 STATUSES = frozenset({"pending", "confirmed", "unsubscribed", "bounced", "complained"})
 HEADER_ALIASES = {
     "email": ("email", "e-mail", "email address", "e-mail address", "mail"),
@@ -225,7 +228,9 @@ def parse_subscribers(data: bytes, source: str) -> ParsedSubscribers:
             continue
 
         def cell(index: int | None, cells: list[str] = cells) -> str:
-            return cells[index] if index is not None and index < len(cells) else ""
+            value = cells[index] if index is not None and index < len(cells) else ""
+            neutralised = value[:1] == "'" and value.lstrip("'").startswith(FORMULA_START)
+            return value[1:] if neutralised else value
 
         try:
             email = normalize_email(cell(email_col))
