@@ -160,3 +160,87 @@ def test_a_reader_clicks_a_review_in_the_mail(
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(LinkClick)) == 1  # once
         assert session.scalar(select(func.sum(ReviewMetric.clicks))) == 1
+
+
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+WATCH_POLICY = """
+window.__blocked = [];
+document.addEventListener("securitypolicyviolation",
+    e => window.__blocked.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
+def test_every_page_renders_under_its_security_policy(
+    served: tuple[str, Recorder],
+    browser: Any,
+    factory: sessionmaker[Session],
+    settings: Settings,
+) -> None:
+    """Each page, at desktop and phone width: its style applies (nothing blocked by the
+    Content-Security-Policy), it fits the width, and its forms still post (their CSRF token
+    and cookie, under Referrer-Policy: no-referrer). Screenshots in .test-artifacts/."""
+    base, _smtp = served
+    linked = settings.with_overrides(base_url=base)
+    issue_id = issue_with(factory, linked, [review("dune", "Film")], ["ivy@example.com"])
+    transport = MemoryTransport()
+    send_now(factory, linked, issue_id, transport)
+    html = email.message_from_bytes(transport.sent[0][1], policy=policy.default)
+    body = html.get_body(("html",))
+    assert body is not None
+    view = re.search(rf'href="({re.escape(base)}/v/[^"]+)"', body.get_content())
+    assert view is not None
+    with factory() as session:
+        ivy = session.scalar(select(Subscriber).where(Subscriber.email_key == "ivy@example.com"))
+        assert ivy is not None
+        signer = Signer((settings.secret_key or "").encode())
+        prefs = f"{base}/p/{signer.make('preferences', str(ivy.id))}"
+        leave = f"{base}/u/{signer.make('unsubscribe', str(ivy.id))}"
+    for width, (w, h) in WIDTHS.items():
+        context = browser.new_context(viewport={"width": w, "height": h})
+        context.add_init_script(WATCH_POLICY)
+        page = context.new_page()
+        complaints: list[str] = []
+        page.on(
+            "console",
+            lambda m, seen=complaints: (
+                seen.append(m.text) if "Content Security" in m.text else None
+            ),
+        )
+
+        def look(name: str, *, ours: bool = True, page: Any = page, width: str = width) -> None:
+            page.wait_for_load_state()
+            assert page.evaluate("window.__blocked") == [], name
+            assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width][0]
+            if ours:  # the page's own <style> applied: the button is dark, the text column narrow
+                column = page.evaluate("getComputedStyle(document.body).maxWidth")
+                assert column != "none", name
+            screenshot(page, f"web-{name}-{width}.png")
+
+        page.goto(f"{base}/subscribe")
+        look("subscribe")
+        page.get_by_label("Email address").fill(f"{width}@example.com")
+        page.get_by_role("button", name="Subscribe").click()
+        look("subscribed")
+        assert "Check your inbox" in page.content()
+        page.goto(prefs)
+        look("preferences")
+        page.get_by_label("First name").fill("Ivy")
+        page.get_by_role("button", name="Save").click()
+        look("preferences-saved")
+        assert "Saved" in page.content()
+        page.goto(f"{base}/confirm/forged.token")
+        look("bad-link")
+        page.goto(view.group(1))
+        look("view-online", ours=False)
+        assert page.get_by_role("link", name=re.compile("Read the review")).count() >= 1
+        page.goto(leave)
+        look("unsubscribe")
+        page.get_by_role("button", name="Unsubscribe").click()
+        look("unsubscribed")
+        assert "You are unsubscribed" in page.content()
+        assert [text for text in complaints if "Content Security" in text] == []
+        context.close()
+    with factory() as session:
+        ivy = session.scalar(select(Subscriber).where(Subscriber.email_key == "ivy@example.com"))
+        assert ivy is not None and ivy.name == "Ivy"
+        assert ivy.status is SubscriberStatus.UNSUBSCRIBED
