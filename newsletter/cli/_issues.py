@@ -201,12 +201,36 @@ def issue_status(ctx: click.Context, issue_id: int, follow: bool, every: float) 
         click.echo(f"  why: {progress.status_reason}")
     for state, count in progress.counts.items():
         click.echo(f"  {state:<10} {count}")
+    stalled = progress.stalled
+    if stalled is not None:
+        now = progress.now or stalled.free_at
+        ago = max(0, (now - stalled.since).total_seconds())
+        click.echo(
+            f"  stalled    {stalled.rows} held by {', '.join(stalled.holders)}, which stopped "
+            f"renewing {ago:.0f} s ago ({stalled.since:%H:%M:%S} UTC)"
+        )
+        if stalled.free_at > now:
+            left = (stalled.free_at - now).total_seconds()
+            click.echo(
+                f"             back in the queue in {left:.0f} s ({stalled.free_at:%H:%M:%S} "
+                "UTC), then an idle worker sends them"
+            )
+        else:
+            click.echo(
+                "             their lease ran out: an idle worker takes them within seconds "
+                f"(without workers: 'newsletter issue send {issue_id}')"
+            )
     if progress.rate:
         eta = progress.eta_seconds
-        click.echo(
-            f"  rate       {progress.rate:.1f} messages/s over the last minute"
-            + (f", about {eta:.0f} s to go" if eta else "")
-        )
+        if not progress.remaining:
+            tail = ""
+        elif eta is not None:
+            tail = f", about {eta:.0f} s to go"
+        elif stalled is not None:
+            tail = "; no estimate while rows are stalled"
+        else:
+            tail = "; nothing sent in the last 10 s, no estimate"
+        click.echo(f"  rate       {progress.rate:.1f} messages/s over the last minute{tail}")
     for error in progress.errors:
         click.echo(f"  error      {error}")
 

@@ -187,6 +187,13 @@ class Settings:
         v.positive_int,
         "recipients claimed per batch task",
     )
+    delivery_lease: float = setting(
+        15.0,
+        v.positive_float,
+        "seconds a batch holds its rows unrenewed; a live one renews every third of this, "
+        "however slow SMTP is; a killed worker's rows are sent again within about 4/3 of it",
+        text=v.number_text,
+    )
     sync_commit_every: int = setting(
         50,
         v.positive_int,

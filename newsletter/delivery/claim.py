@@ -2,9 +2,10 @@
 
 A claim marks rows ``sending`` under a token and a lease, in the caller's transaction. On
 PostgreSQL the rows are chosen with ``FOR UPDATE SKIP LOCKED``, so concurrent workers take
-disjoint rows; on SQLite every transaction is ``BEGIN IMMEDIATE``, a single writer. A lease
-that runs out (its worker died mid-batch) makes the rows due again; resending the dead worker's
-message in flight is the one duplicate the guarantee allows.
+disjoint rows; on SQLite every transaction is ``BEGIN IMMEDIATE``, a single writer. A live
+batch renews its lease (:mod:`newsletter.delivery.lease`); a lease that runs out (its worker
+died mid-batch) makes the rows due again; resending the dead worker's message in flight is the
+one duplicate the guarantee allows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.sql import ColumnElement
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, Subscriber
 from newsletter.subscribers.audience import mailable
 
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(seconds=15)  # NEWSLETTER_DELIVERY_LEASE's default
 
 
 def fresh() -> ColumnElement[bool]:
@@ -75,9 +76,15 @@ class Claim:
 
 
 def claim_batch(
-    session: Session, issue_id: int, now: datetime, worker_id: str, limit: int
+    session: Session,
+    issue_id: int,
+    now: datetime,
+    worker_id: str,
+    limit: int,
+    lease: timedelta = LEASE,
 ) -> Claim | None:
-    """Take up to ``limit`` due rows of a sending issue; None when the issue is not sending."""
+    """Take up to ``limit`` due rows of a sending issue for ``lease``; None when the issue is
+    not sending."""
     issue = session.get(Issue, issue_id)
     if issue is None or issue.status is not IssueStatus.SENDING:
         return None
@@ -112,7 +119,7 @@ def claim_batch(
         .values(
             state=DeliveryState.SENDING,
             claimed_by=claim.token,
-            lease_until=now + LEASE,
+            lease_until=now + lease,
             attempts=Delivery.attempts + 1,
         )
         .execution_options(synchronize_session=False)

@@ -20,7 +20,7 @@ from newsletter.compose.message_ids import digest_id_parts
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.claim import claimable
-from newsletter.delivery.dispatch import Dispatcher
+from newsletter.delivery.dispatch import BrokerUnavailable, Dispatcher
 from newsletter.errors import WorkError
 from newsletter.issues.content import get_issue, load_content
 from newsletter.issues.status import START, check, transition
@@ -118,7 +118,9 @@ def send_issue(
     """Create the deliveries of a draft, commit, then hand the batches to ``dispatcher``.
 
     On an issue already sending this continues it: whatever is due (retries whose time has
-    come, rows of a worker that died) is dispatched again; nothing is created twice.
+    come, rows of a worker that died, rows whose batches never reached the broker) is
+    dispatched again; nothing is created twice. So when the broker cannot be reached after the
+    commit, the error says so and the issue stays sendable: sending it again continues it.
     """
     with transaction(factory) as session:
         if get_issue(session, issue_id).status is IssueStatus.SENDING:
@@ -131,5 +133,15 @@ def send_issue(
             result = FanoutResult(issue_id, 0, 0, math.ceil(due / settings.batch_size))
         else:
             result = start_send(session, settings, issue_id, now)
-    dispatcher.dispatch(result.issue_id, result.batches)
+    try:
+        dispatcher.dispatch(result.issue_id, result.batches)
+    except BrokerUnavailable as exc:
+        with factory() as session:
+            waiting = session.scalar(
+                select(func.count()).where(Delivery.issue_id == issue_id, claimable(now))
+            )
+        raise WorkError(
+            f"issue {issue_id}: {exc}; it is sending, {waiting or 0} message(s) wait for a "
+            "worker: send it again once the broker is back (nobody gets it twice)"
+        ) from exc
     return result

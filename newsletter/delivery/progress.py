@@ -1,5 +1,9 @@
-"""Where an issue's delivery stands: counts by state, rate, ETA, why it stopped, the latest
-errors (the operator's view)."""
+"""Where an issue's delivery stands: counts by state, rate, ETA, why it stopped, rows held by a
+worker that stopped renewing its lease, the latest errors (the operator's view).
+
+The ETA is given only while messages are going out and no row is stalled: a remaining count
+divided by the last minute's rate says nothing about rows that wait for a dead worker's lease.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from newsletter.delivery.claim import LEASE
+from newsletter.delivery.lease import HEARTBEATS_PER_LEASE
 from newsletter.issues.content import get_issue
 from newsletter.models import Delivery, DeliveryState, utcnow
 
 RATE_WINDOW = timedelta(seconds=60)
+MOVING = timedelta(seconds=10)  # a send with nothing sent for this long has no ETA
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """Rows ``sending`` under claims whose heartbeat missed two beats in a row."""
+
+    rows: int
+    holders: tuple[str, ...]  # the workers (host:pid) whose claims hold them
+    since: datetime  # about when the oldest of those claims was last renewed
+    free_at: datetime  # when its lease runs out: then the rows go back to the queue
 
 
 @dataclass(frozen=True)
@@ -25,6 +42,9 @@ class Progress:
     status_reason: str | None = None
     rate: float = 0.0  # messages sent per second over the last minute
     errors: tuple[str, ...] = ()  # the latest distinct errors, newest first
+    stalled: Stalled | None = None
+    last_sent_at: datetime | None = None
+    now: datetime | None = None
 
     @property
     def total(self) -> int:
@@ -35,11 +55,41 @@ class Progress:
         return self.counts.get("queued", 0) + self.counts.get("sending", 0)
 
     @property
+    def moving(self) -> bool:
+        """Messages went out within the last :data:`MOVING`."""
+        now = self.now or utcnow()
+        return self.last_sent_at is not None and self.last_sent_at >= now - MOVING
+
+    @property
     def eta_seconds(self) -> float | None:
-        return self.remaining / self.rate if self.rate > 0 else None
+        if self.rate <= 0 or self.stalled is not None or not self.moving:
+            return None
+        return self.remaining / self.rate
 
 
-def issue_progress(session: Session, issue_id: int) -> Progress:
+def stalled_rows(
+    session: Session, issue_id: int, now: datetime, lease: timedelta
+) -> Stalled | None:
+    """Rows whose claim was not renewed for two heartbeats (a live batch renews every third of
+    a lease), expired leases included."""
+    late = now + lease - 2 * lease / HEARTBEATS_PER_LEASE
+    found = session.execute(
+        select(Delivery.claimed_by, func.count(), func.min(Delivery.lease_until))
+        .where(
+            Delivery.issue_id == issue_id,
+            Delivery.state == DeliveryState.SENDING,
+            Delivery.lease_until < late,
+        )
+        .group_by(Delivery.claimed_by)
+    ).all()
+    if not found:
+        return None
+    holders = sorted({(token or "?").rpartition(":")[0] or "?" for token, _, _ in found})
+    free_at = min(until for _, _, until in found if until is not None)
+    return Stalled(sum(n for _, n, _ in found), tuple(holders), free_at - lease, free_at)
+
+
+def issue_progress(session: Session, issue_id: int, lease: timedelta = LEASE) -> Progress:
     issue = get_issue(session, issue_id)
     counts = {state.value: 0 for state in DeliveryState}
     for state, count in session.execute(
@@ -54,6 +104,13 @@ def issue_progress(session: Session, issue_id: int) -> Progress:
         )
     )
     now = utcnow()
+    last_sent = session.scalar(
+        select(func.max(Delivery.sent_at)).where(
+            Delivery.issue_id == issue_id,
+            Delivery.state == DeliveryState.SENT,
+            Delivery.sent_at >= now - RATE_WINDOW,
+        )
+    )
     recent = session.scalar(
         select(func.count()).where(
             Delivery.issue_id == issue_id,
@@ -81,4 +138,7 @@ def issue_progress(session: Session, issue_id: int) -> Progress:
         issue.status_reason,
         (recent or 0) / RATE_WINDOW.total_seconds(),
         tuple(errors),
+        stalled_rows(session, issue_id, now, lease),
+        last_sent,
+        now,
     )

@@ -1,7 +1,9 @@
 """Sending one batch: claim due rows, build each message from its variant, send, record.
 
 Exactly-once rests on three rules:
-1. A row is claimed atomically, with a lease (:mod:`newsletter.delivery.claim`).
+1. A row is claimed atomically, with a lease (:mod:`newsletter.delivery.claim`) that a
+   heartbeat renews while the batch lives (:mod:`newsletter.delivery.lease`); no message
+   starts without half a lease in hand.
 2. The outcome of every message is committed before the next message's content leaves
    (:mod:`newsletter.delivery.outcomes`: one statement on a connection held for the batch,
    committed while the server reads the next envelope): a worker killed mid-batch can lose at
@@ -9,6 +11,10 @@ Exactly-once rests on three rules:
    never a whole batch of "sent" marks.
 3. A sent row is never claimed again; an ``unknown`` one (connection lost after DATA) is not
    retried blindly.
+
+Asked to stop (:meth:`Sender.request_stop`: SIGINT or SIGTERM in this process, a Celery warm
+shutdown), a batch finishes the message in flight, records it, and hands its unsent rows back
+to the queue before it returns, so nothing waits for a lease.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine, exists, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.compose.links import recipient_values
 from newsletter.compose.message import MessageTemplate, issue_template
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.claim import LEASE, Claim, ClaimedRow, claim_batch, claimed_rows
+from newsletter.delivery.claim import Claim, ClaimedRow, claim_batch, claimed_rows
+from newsletter.delivery.lease import Heartbeat, LeaseLost, stall_bound
 from newsletter.delivery.outcomes import OutcomeLog, RecordError
 from newsletter.delivery.ratelimit import NoLimit, RateLimiter
 from newsletter.issues.status import FINISH, PAUSE, SENDING, try_transition
@@ -62,13 +70,13 @@ class BatchResult:
     failed: int = 0
     unknown: int = 0
     skipped: int = 0
+    handed_back: int = 0  # unsent rows returned to the queue when asked to stop
     errors: list[str] = field(default_factory=list)
 
 
 class Sender:
     """Everything one worker process needs to send batches; reused across batches."""
 
-    renew_every = LEASE.total_seconds() / 4  # seconds between lease renewals within a batch
     check_every = STATUS_CHECK_EVERY  # seconds between looks at the issue's status
     pause_after_failures = PAUSE_AFTER_FAILURES
 
@@ -101,6 +109,15 @@ class Sender:
         self.soft_bounces = SoftBounceRule.from_settings(settings)
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
         self._failures = 0  # temporary failures in a row, across batches of this process
+        self.lease = timedelta(seconds=settings.delivery_lease)
+        smtp = settings.smtp
+        self.stall_after = stall_bound(self.lease, smtp.timeout if smtp else 30.0)
+        # Set from a signal handler (so a plain flag, no lock); read between messages.
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        """Finish the message in flight, hand the rest of the batch back, take no more."""
+        self.stop_requested = True
 
     def _template(
         self, session: Session, issue_id: int, mask: int, version: int
@@ -121,9 +138,13 @@ class Sender:
     def run_batch(self, issue_id: int) -> BatchResult:
         """Claim up to ``batch_size`` due rows of ``issue_id`` and send them."""
         result = BatchResult()
-        now = utcnow()
+        if self.stop_requested:
+            return result
+        claimed_at, now = time.monotonic(), utcnow()
         with transaction(self.factory) as session:
-            claim = claim_batch(session, issue_id, now, self.worker_id, self.settings.batch_size)
+            claim = claim_batch(
+                session, issue_id, now, self.worker_id, self.settings.batch_size, self.lease
+            )
             if claim is None:
                 return result
             rows = claimed_rows(session, claim) if claim.ids else []
@@ -133,10 +154,27 @@ class Sender:
         result.claimed = len(rows)
         if not rows:
             return result
-        with OutcomeLog(
-            self.engine, claim.token, sync_every=self.settings.sync_commit_every
-        ) as log:
-            self._send_rows(issue_id, claim, rows, templates, log, result)
+        beat = Heartbeat(
+            self.engine,
+            claim.token,
+            claim.ids,
+            self.lease,
+            stall_after=self.stall_after,
+            claimed_at=claimed_at,
+        )
+        try:
+            with (
+                OutcomeLog(
+                    self.engine, claim.token, sync_every=self.settings.sync_commit_every
+                ) as log,
+                beat,
+            ):
+                self._send_rows(issue_id, claim, rows, templates, log, beat, result)
+        except (KeyboardInterrupt, SystemExit):
+            # Forced out mid-message (a second Ctrl+C): the log recorded what the server took;
+            # the rest, the message cut short included, goes back to the queue now.
+            result.handed_back = self._stand_down(claim, None)
+            raise
         return result
 
     def _send_rows(
@@ -146,16 +184,15 @@ class Sender:
         rows: list[ClaimedRow],
         templates: dict[int, MessageTemplate],
         log: OutcomeLog,
+        beat: Heartbeat,
         result: BatchResult,
     ) -> None:
-        renewed = checked = time.monotonic()
-        owned = {r.delivery_id for r in rows}
+        checked = time.monotonic()
         for row in rows:
-            # Renew the lease well before it runs out, so a slow but live batch is never
-            # reclaimed by another worker; send only rows this batch still owns.
-            if time.monotonic() - renewed > self.renew_every:
-                owned = self._renew(claim)
-                renewed = time.monotonic()
+            if self.stop_requested:  # SIGINT, SIGTERM, a warm shutdown: hand the rest back
+                log.flush(durable=True)
+                result.handed_back = self._stand_down(claim, None)
+                return
             # Pause and cancel live in the database; every worker looks between messages.
             if time.monotonic() - checked >= self.check_every:
                 checked = time.monotonic()
@@ -164,9 +201,18 @@ class Sender:
                     log.flush(durable=True)  # a staged "sent" must not be handed back as unsent
                     self._stand_down(claim, status)
                     return
+            # Only rows this batch still owns, and only with half a lease in hand.
+            try:
+                owned = beat.ensure()
+            except SQLAlchemyError as exc:
+                raise RecordError(f"cannot renew the lease of claim {claim.token}: {exc}") from exc
             if row.delivery_id in owned:
                 retries = result.retry
-                self._send_one(issue_id, row, templates[row.mask], log, result)
+                beat.busy()
+                try:
+                    self._send_one(issue_id, row, templates[row.mask], log, beat, result)
+                finally:
+                    beat.idle()
                 self._failures = self._failures + 1 if result.retry > retries else 0
                 if self._failures >= self.pause_after_failures:
                     log.flush(durable=True)
@@ -181,9 +227,9 @@ class Sender:
         with self.factory() as session:
             return session.scalar(select(Issue.status).where(Issue.id == issue_id))
 
-    def _stand_down(self, claim: Claim, status: IssueStatus | None) -> None:
-        """Hand this batch's unsent rows back: to the queue on a pause (their claim did not
-        count as an attempt), to ``cancelled`` on a cancel."""
+    def _stand_down(self, claim: Claim, status: IssueStatus | None) -> int:
+        """Hand this batch's unsent rows back: to the queue on a pause or a stop (their claim
+        did not count as an attempt), to ``cancelled`` on a cancel. Returns how many."""
         with transaction(self.factory) as session:
             if status is IssueStatus.CANCELLED:
                 values: dict[str, object] = {"state": DeliveryState.CANCELLED, "lease_until": None}
@@ -194,12 +240,13 @@ class Sender:
                     "lease_until": None,
                     "attempts": Delivery.attempts - 1,
                 }
-            session.execute(
+            done = session.execute(
                 update(Delivery)
                 .where(*claim.mine())
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            return int(getattr(done, "rowcount", 0) or 0)
 
     def _auto_pause(self, issue_id: int, last_error: str) -> None:
         """Too many failures in a row means the server (or our config) is broken, not the
@@ -220,6 +267,7 @@ class Sender:
         row: ClaimedRow,
         template: MessageTemplate,
         log: OutcomeLog,
+        beat: Heartbeat,
         result: BatchResult,
     ) -> None:
         if not row.eligible:
@@ -254,6 +302,11 @@ class Sender:
         # The shared rate (NEWSLETTER_SEND_RATE across all workers, NEWSLETTER_DOMAIN_RATE per
         # recipient domain) is taken just before the message goes, never for skipped rows.
         self.limiter.acquire(row.email.rpartition("@")[2])
+
+        def ready() -> None:
+            log.flush()  # the previous outcome, committed while the server reads the envelope
+            beat.hold(row.delivery_id)  # and this row still ours: only then its content goes
+
         try:
             # The previous message's outcome is committed through ``ready``, while the mail
             # server reads this one's envelope (see newsletter.delivery.outcomes).
@@ -263,10 +316,12 @@ class Sender:
                 else self.mail_from
             )
             self.transport.send(
-                Envelope(mail_from, row.email, row.message_id), message, ready=log.flush
+                Envelope(mail_from, row.email, row.message_id), message, ready=ready
             )
         except RecordError:
             raise  # the database failed, not the transport: stop the batch
+        except LeaseLost:
+            return  # another batch has the row now; nothing of it left here
         except TemporaryFailure as exc:
             self._retry_or_fail(row, log, exc.reason, result)
         except PermanentFailure as exc:
@@ -291,17 +346,6 @@ class Sender:
         else:
             log.stage(row.delivery_id, DeliveryState.SENT, None, utcnow())
             result.sent += 1
-
-    def _renew(self, claim: Claim) -> set[int]:
-        with transaction(self.factory) as session:
-            mine = claim.mine()
-            session.execute(
-                update(Delivery)
-                .where(*mine)
-                .values(lease_until=utcnow() + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            return set(session.scalars(select(Delivery.id).where(*mine)))
 
     def _retry_or_fail(
         self, row: ClaimedRow, log: OutcomeLog, reason: str, result: BatchResult

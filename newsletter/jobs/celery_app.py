@@ -12,6 +12,14 @@
 - ``visibility_timeout`` (Redis): how long an unacknowledged task stays invisible before Redis
   hands it to another worker. It must exceed the longest batch; it is set both for the broker
   transport and for the result backend options, the two places kombu reads it.
+- ``worker_pool = "solo"``: the batch runs in the worker's main process, so a warm shutdown
+  (SIGTERM, Ctrl+C) reaches it and it hands its unsent rows back (``tasks``); ``--pool`` on
+  the command line still overrides this.
+- :class:`Rescue`: every third of ``NEWSLETTER_DELIVERY_LEASE``, an idle worker hands the rows
+  of workers that stopped renewing their lease (killed) back to the queue and dispatches a
+  batch for them (``tasks.rescue_stranded``): a killed worker's batch goes on within seconds.
+- publishing waits at most a few seconds for the broker (``broker_connection_timeout`` and the
+  dispatcher's retry policy): a command whose broker is down says so instead of hanging.
 - results are ignored: the database is the record of what happened.
 - ``broker_connection_retry_on_startup`` explicit (Celery 6 changes its default).
 - beat runs one task, ``newsletter.tick``, every 60 s; it is idempotent (the database decides
@@ -20,14 +28,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from celery import Celery
+from celery import Celery, bootsteps
 
 from newsletter.config import Settings
-from newsletter.jobs.tasks import register, register_schedule
+from newsletter.delivery.dispatch import BROKER_TIMEOUT
+from newsletter.delivery.lease import HEARTBEATS_PER_LEASE
+from newsletter.jobs.tasks import register, register_schedule, rescue_stranded
 
 VISIBILITY_TIMEOUT = 3600
+
+
+class Rescue(bootsteps.StartStopStep):  # type: ignore[misc]
+    """A worker's timer: look for stranded rows every third of a lease. With the solo pool the
+    timer fires only between tasks, so it is the idle workers that look."""
+
+    requires: ClassVar[set[str]] = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.tref: Any = None
+
+    def start(self, worker: Any) -> None:
+        every = worker.app.newsletter_settings.delivery_lease / HEARTBEATS_PER_LEASE
+        self.tref = worker.timer.call_repeatedly(every, rescue_stranded, (worker.app,))
+
+    def stop(self, worker: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
 
 
 def create_celery(settings: Settings) -> Any:
@@ -42,9 +72,11 @@ def create_celery(settings: Settings) -> Any:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
+        worker_pool="solo",
         broker_transport_options=transport_options,
         result_backend_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=BROKER_TIMEOUT,
         task_default_queue="newsletter",
         timezone="UTC",
         enable_utc=True,
@@ -52,4 +84,5 @@ def create_celery(settings: Settings) -> Any:
     app.newsletter_settings = settings
     register(app)
     register_schedule(app)
+    app.steps["worker"].add(Rescue)
     return app

@@ -14,8 +14,13 @@ def dispatcher_for(
     settings: Settings, factory: sessionmaker[Session]
 ) -> InlineDispatcher | CeleryDispatcher:
     """Celery when ``NEWSLETTER_BROKER_URL`` is set; else the batches run here, through one
-    sender (its transport and rate limiter) that ``close()`` releases."""
+    sender (its transport and rate limiter) that ``close()`` releases; SIGINT and SIGTERM make
+    it hand its unsent rows back before the command exits."""
     if settings.broker_url:
         return CeleryDispatcher(create_celery(settings))
     sender = make_sender(settings, factory)
-    return InlineDispatcher(lambda issue_id: sender.run_batch(issue_id).claimed, sender.close)
+    return InlineDispatcher(
+        lambda issue_id: sender.run_batch(issue_id).claimed,
+        sender.close,
+        on_signal=sender.request_stop,
+    )

@@ -1,27 +1,45 @@
 """Thin Celery tasks: they take ids, re-read the database, and call the same code as the
 in-process path. Per worker process, one :class:`Sender` (engine, SMTP connection, variant
-cache) is created lazily after the fork and reused across batches."""
+cache) is created lazily after the fork and reused across batches.
+
+A warm shutdown (SIGTERM, or Ctrl+C, to a solo worker) asks the running batch to stop: it
+finishes its message in flight, hands the rest of its rows back, and the task's message goes
+back to the broker (``Reject(requeue=True)``; with ``task_acks_late`` it was not acknowledged
+yet), so another worker continues the batch at once. :func:`rescue_stranded` is what idle
+workers run every third of a lease (``celery_app.Rescue``) for the rows of killed ones.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 from typing import Any
 
+from celery.exceptions import Reject
+from celery.signals import worker_shutting_down
+from sqlalchemy.exc import SQLAlchemyError
+
 from newsletter.config import Settings
-from newsletter.db import make_engine, session_factory
+from newsletter.db import make_engine, session_factory, transaction
 from newsletter.delivery import make_sender
-from newsletter.delivery.dispatch import CeleryDispatcher
+from newsletter.delivery.dispatch import BrokerUnavailable, CeleryDispatcher
+from newsletter.delivery.lease import release_stranded
 from newsletter.delivery.sender import Sender
 from newsletter.jobs.confirmations import TASK as CONFIRMATION_TASK
 from newsletter.mail import make_transport
 from newsletter.models import utcnow
 from newsletter.subscribers.signup import send_confirmation
 
-_senders: dict[int, Sender] = {}
+log = logging.getLogger(__name__)
+
+# Keyed by process too: a prefork child forked after its parent made one must make its own.
+_senders: dict[tuple[int, int], Sender] = {}
 
 
 def sender_for(app: Any) -> Sender:
     """This process's sender for ``app`` (created on first use, after any fork)."""
-    key = id(app)
+    key = (id(app), os.getpid())
     sender = _senders.get(key)
     if sender is None:
         settings: Settings = app.newsletter_settings
@@ -30,12 +48,50 @@ def sender_for(app: Any) -> Sender:
     return sender
 
 
+def _stop_batches(**_: Any) -> None:
+    """Celery's warm shutdown (run inside its signal handler: only set flags here)."""
+    for (_app, pid), sender in list(_senders.items()):
+        if pid == os.getpid():
+            sender.request_stop()
+
+
+worker_shutting_down.connect(_stop_batches, weak=False, dispatch_uid="newsletter.stop_batches")
+
+
+def rescue_stranded(app: Any) -> dict[int, int]:
+    """Rows whose holder stopped renewing its lease (a killed worker) back to the queue, and a
+    batch dispatched for them; returns batches per issue. Errors are logged, never raised: this
+    runs on the worker's timer, and the next look tries again."""
+    sender = sender_for(app)
+    try:
+        with transaction(sender.factory) as session:
+            released = release_stranded(session, utcnow())
+    except SQLAlchemyError as exc:
+        log.warning("cannot look for stranded deliveries: %s", exc)
+        return {}
+    batches = {i: math.ceil(n / sender.settings.batch_size) for i, n in released.items()}
+    for issue_id, count in batches.items():
+        log.warning(
+            "issue %s: %s deliveries of a worker that stopped renewing its lease are queued again",
+            issue_id,
+            released[issue_id],
+        )
+        try:  # if this fails too, the rows are due: the minute tick dispatches them
+            CeleryDispatcher(app).dispatch(issue_id, count)
+        except BrokerUnavailable as exc:
+            log.warning("issue %s: %s", issue_id, exc)
+    return batches
+
+
 def register(app: Any) -> None:
     # shared=False: a shared task is added to every Celery app created later in the process,
     # so a second app (a test, a resume from the CLI) would carry the first app's closure.
     @app.task(name="newsletter.deliver_batch", ignore_result=True, shared=False)  # type: ignore[untyped-decorator]
     def deliver_batch(issue_id: int) -> dict[str, int]:
-        result = sender_for(app).run_batch(issue_id)
+        sender = sender_for(app)
+        result = sender.run_batch(issue_id)
+        if sender.stop_requested:  # a warm shutdown: this batch's rest is another worker's
+            raise Reject(f"worker stopping; {result.handed_back} rows handed back", requeue=True)
         return {
             "claimed": result.claimed,
             "sent": result.sent,

@@ -7,12 +7,14 @@ fields (``week``, ``send_at``, ``position``), for the faces to word in their own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from newsletter.db import transaction
 from newsletter.delivery.control import Steered, cancel_issue, pause_issue, resume_issue
+from newsletter.delivery.dispatch import BrokerUnavailable, CeleryDispatcher
 from newsletter.delivery.fanout import FanoutResult, send_issue
 from newsletter.delivery.progress import Progress, issue_progress
+from newsletter.errors import WorkError
 from newsletter.issues.build import BuildResult, build_issue
 from newsletter.issues.editing import EditResult, Edits, edit_issue
 from newsletter.issues.online import online_copy
@@ -57,8 +59,14 @@ class Sent:
 
 
 def send(ctx: Context, issue_id: int) -> Sent:
-    """Send a draft now, or continue one that is sending (nothing is created twice)."""
+    """Send a draft now, or continue one that is sending (nothing is created twice). With a
+    broker that cannot be reached, nothing changes (:class:`WorkError` naming it)."""
     with ctx.dispatcher() as dispatcher:
+        if isinstance(dispatcher, CeleryDispatcher):
+            try:
+                dispatcher.check()
+            except BrokerUnavailable as exc:
+                raise WorkError(f"issue {issue_id}: {exc}; nothing was changed") from exc
         result = send_issue(ctx.factory, ctx.settings, issue_id, dispatcher, ctx.clock())
     return Sent(result, status(ctx, issue_id), bool(ctx.settings.broker_url))
 
@@ -70,8 +78,10 @@ def schedule(ctx: Context, issue_id: int, at: datetime) -> None:
 
 
 def status(ctx: Context, issue_id: int) -> Progress:
+    """Counts, rate and ETA, and the rows held by workers that stopped renewing their lease."""
+    lease = timedelta(seconds=ctx.settings.delivery_lease)
     with ctx.factory() as session:
-        return issue_progress(session, issue_id)
+        return issue_progress(session, issue_id, lease)
 
 
 def pause(ctx: Context, issue_id: int, reason: str = "paused by an operator") -> Steered:
