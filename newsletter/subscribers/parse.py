@@ -11,8 +11,8 @@ lower-cased as it always was here, so ``email_key`` (the stored address) of a ro
 before still finds it. A refusal is one line naming the value and the reason.
 
 Names and other free text (:func:`clean_text`): control characters (NUL included, which
-PostgreSQL refuses in text), lone surrogates (not encodable) and bidirectional overrides are
-dropped, whitespace folded, the length capped. A name is only ever data: the headers that carry
+PostgreSQL refuses in text), lone surrogates (not encodable) and bidirectional overrides become
+spaces, whitespace is folded, the length capped. A name is only ever data: the headers that carry
 it encode it as one display name (``newsletter.compose.headers``).
 
 CSV (README, "Subscriber import"): the first of a repeated email wins; categories split on
@@ -97,7 +97,7 @@ def address_field(raw: str, field: str = "email", *, shown: str | None = None) -
 
 
 def clean_text(raw: str | None, limit: int) -> str | None:
-    """Free text safe to store and show on one line: unwanted characters dropped (see the
+    """Free text safe to store and show on one line: unwanted characters made spaces (see the
     module's docstring), whitespace folded, NFC, at most ``limit`` characters; None if empty."""
     text = unicodedata.normalize("NFC", _UNWANTED.sub(" ", raw or ""))
     return " ".join(" ".join(text.split())[:limit].split()) or None
