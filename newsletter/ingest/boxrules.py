@@ -1,7 +1,11 @@
 """Review boxes of plugins we have no spec for: the overall score by general rules.
 
-Two rules, tried in order, each giving the box *total* and never one criterion:
+Three rules, tried in order, each giving the box *total* and never one criterion:
 
+0. **schema.org in the markup.** A ``Rating`` in microdata or RDFa (``itemprop`` or
+   ``property`` ``reviewRating``, or an element typed ``Rating``): its ``ratingValue`` and
+   ``bestRating`` (schema.org's default best is 5). An ``AggregateRating`` is readers' ratings
+   ("rated 4 out of 5 by players"), never the post's score.
 1. **Data attributes.** An element carrying the score as data (``data-score="8.5"``,
    ``data-rating``, ``data-review-score``, ``data-overall``...), its scale beside it or on a
    container (``data-max``, ``data-best``, ``data-scale``, ``data-out-of``...). Several such
@@ -146,6 +150,39 @@ def _candidates(root: HtmlElement) -> list[_Candidate]:
             found.append(_Candidate(el, score, overall, bool(marks & _CRITERION)))
             break
     return found
+
+
+_RATING = (
+    './/*[@itemprop="reviewRating" or @property="reviewRating" or @property="schema:reviewRating"'
+    ' or contains(@itemtype, "schema.org/Rating") or @typeof="Rating" or @typeof="schema:Rating"]'
+)
+
+
+def _schema_prop(scope: HtmlElement, name: str) -> str | None:
+    found = scope.xpath(
+        f'.//*[@itemprop="{name}" or @property="{name}" or @property="schema:{name}"]'
+    )
+    if not found:
+        return None
+    raw = found[0].get("content") or text_of(found[0])
+    return str(raw).strip() if raw else None
+
+
+def schema_rating(root: HtmlElement) -> tuple[float, float] | None:
+    """Rule 0: a schema.org ``Rating`` in microdata or RDFa, or ``None``."""
+    for el in root.xpath(_RATING):
+        if "AggregateRating" in f"{el.get('itemtype') or ''} {el.get('typeof') or ''}":
+            continue
+        best = _schema_prop(el, "bestRating")
+        try:
+            hint = number(best) if best else None
+        except ValueError:
+            hint = None
+        value = _schema_prop(el, "ratingValue") or ""
+        score = _value(value, hint if hint is not None else 5.0)
+        if score and not _foreign(el):
+            return score
+    return None
 
 
 def data_score(root: HtmlElement) -> tuple[float, float] | None:

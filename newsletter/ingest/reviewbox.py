@@ -3,7 +3,8 @@
 Used on feed content, WordPress ``content.rendered`` and a page's article element. In order of
 trust: a review-box plugin's markup (WP Review, Taqyeem, Lets Review and look-alikes; the box
 *total*, never one criterion), then a box of a plugin we have no spec for, read by general rules
-(``ingest.boxrules``: data attributes, a "final score" element), then a score written as text
+(``ingest.boxrules``: a schema.org Rating in the markup, data attributes, a "final score"
+element), then a score written as text
 (``ingest.scoretext``): standing alone in its own block ("8.5 out of 10", "★★★★☆ 4/5") unless a
 criterion's label sits beside it ("Graphics" | "9/10"), labelled ("Rating: 8/10"), under a
 verdict heading, and last a verdict sentence ("Verdict: 4 out of 5 stars"). A fraction inside
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from newsletter.ingest.boxrules import data_score, final_score
+from newsletter.ingest.boxrules import data_score, final_score, schema_rating
 from newsletter.ingest.html import HtmlElement, has_class, text_of
 from newsletter.ingest.scoretext import (
     FRACTION,
@@ -265,7 +266,7 @@ def _from_text(root: HtmlElement) -> ReviewFacts:
 def _generic_box(root: HtmlElement) -> ReviewFacts | None:
     """A box of a plugin we have no spec for (``ingest.boxrules``); it has no TL;DR of its own
     that we could tell from prose."""
-    score = data_score(root) or final_score(root)
+    score = schema_rating(root) or data_score(root) or final_score(root)
     return ReviewFacts(score[0], score[1], None, has_box=True) if score else None
 
 

@@ -131,6 +131,17 @@ def test_byline(raw: str | None, expected: str | None) -> None:
             '<i data-overall-score="3.5"></i></div>',
             (3.5, 5),
         ),
+        # schema.org Rating in microdata without a Review around it, and in RDFa
+        (
+            '<div itemprop="reviewRating" itemscope itemtype="https://schema.org/Rating">'
+            '<meta itemprop="ratingValue" content="8"><meta itemprop="bestRating" content="10">'
+            "</div>",
+            (8, 10),
+        ),
+        (
+            '<div property="reviewRating" typeof="Rating"><b property="ratingValue">4.5</b></div>',
+            (4.5, 5),
+        ),
         # data-score written as a fraction
         ('<div class="box" data-score="4/5"></div>', (4, 5)),
         # a final-score element: class says final, the box says score
@@ -167,6 +178,10 @@ def test_general_box_and_text_rules(markup: str, expected: tuple[float, float]) 
         # readers' ratings and cards linking to other posts
         '<div class="user-rating" data-rating="3.2" data-max="5"></div>',
         '<a href="/other/"><span class="review-final-score">9/10</span></a>',
+        # players' ratings: an AggregateRating is never the post's score
+        '<div itemprop="aggregateRating" itemscope itemtype="https://schema.org/AggregateRating">'
+        '<span itemprop="ratingValue">4.2</span> from '
+        '<span itemprop="reviewCount">900</span></div>',
         # criteria rows without any total
         "<dl><dt>Graphics</dt><dd>9/10</dd><dt>Story</dt><dd>6/10</dd></dl>",
         # passing mentions
@@ -211,3 +226,19 @@ def test_prose_verdict(text: str, expected: tuple[float, float] | None) -> None:
 )
 def test_stars_as_a_score(text: str, expected: tuple[float, float] | None) -> None:
     assert parse_score(text) == expected
+
+
+def test_json_ld_aggregate_rating_is_players_not_ours() -> None:
+    page = (
+        b"<html><head><link rel='canonical' href='https://critics.example.org/hollow-pines/'>"
+        b'<script type="application/ld+json">{"@type": "VideoGame", "name": "Hollow Pines", '
+        b'"aggregateRating": {"@type": "AggregateRating", "ratingValue": 4, "bestRating": 5, '
+        b'"ratingCount": 900}}</script>'
+        b"<meta property='article:published_time' content='2025-11-04T15:00:00Z'></head><body>"
+        b"<article><h1>Hollow Pines Tops the Players' Survey</h1><p>Rated 4 out of 5 by players."
+        b"</p></article></body></html>"
+    )
+    parsed = parse_source("x.html", page, "page", SITE)
+    assert isinstance(parsed, Parsed)
+    (record,) = parsed.records
+    assert (record.score, record.is_review) == (None, False)
