@@ -19,7 +19,7 @@ from typing import Any
 
 import feedparser
 
-from newsletter.ingest.html import binary_kind, parse_fragment
+from newsletter.ingest.html import binary_kind, byline, parse_fragment
 from newsletter.ingest.normalize import ItemRejected, make_record, parse_timestamp, plain_text
 from newsletter.ingest.records import Parsed, Rejection, SourceError
 from newsletter.ingest.reviewbox import review_facts
@@ -29,16 +29,6 @@ from newsletter.sections import section_of
 _CLOSING = re.compile(rb"</(?:[A-Za-z0-9_]+:)?(?:rss|feed|RDF)>\s*(?:<!--.*?-->\s*)*$", re.S)
 _APPEARED_FIRST = re.compile(r"\s*The post .{1,600}? appeared first on .{1,200}?\.?\s*$", re.S)
 _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|\?)", re.I)
-_ADDRESS = r"(?:mailto:)?[^\s@()<>,;\"]+@[^\s@()<>,;\"]+"
-# RSS 2.0 <author> is "email (Name)" (RSS 2.0 spec, "Elements of <item>"); feeds in the wild
-# also write "Name (email)" and "Name <email>" (RFC 5322 name-addr), or the address alone.
-_NAME_FORMS = (
-    re.compile(rf"^\s*{_ADDRESS}\s*\((?P<name>.*)\)\s*$", re.S),
-    re.compile(rf"^(?P<name>.*?)\s*[(<]\s*{_ADDRESS}\s*[)>]\s*$", re.S),
-)
-_LONE_ADDRESS = re.compile(rf"\s*[(<\[]?\s*{_ADDRESS}\s*[)>\]]?\s*")
-# what a blogging host writes beside an address when the author hides their profile
-_NO_NAME = frozenset({"unknown", "noreply", "no-reply"})
 
 
 def _not_a_feed(source: str, data: bytes) -> SourceError:
@@ -102,25 +92,6 @@ def _link(entry: Any, base: str | None, atom: bool) -> str:
         if url and is_permalink(url):
             return url
     return ""
-
-
-def byline(raw: Any) -> str | None:
-    """The author's name from an RSS/Atom author field, never their address: ``"jane@example.com
-    (Jane Doe)"``, ``"Jane Doe <jane@example.com>"`` and ``"Jane Doe"`` give ``"Jane Doe"``; an
-    address alone (or with Blogger's placeholder ``"Unknown"``) gives ``None``, since a byline
-    that shows an address publishes it to every subscriber."""
-    text = plain_text(raw)  # markup and entities first: "Jane &lt;jane@x&gt;" is a name-addr
-    if not text:
-        return None
-    for form in _NAME_FORMS:
-        match = form.match(text)
-        if match:
-            text = match.group("name")
-            break
-    name = " ".join(_LONE_ADDRESS.sub(" ", text).split()).strip(" ,;:-–—")
-    if match or name != text:  # an address was there: a placeholder beside it is no name
-        name = "" if name.lower() in _NO_NAME else name
-    return name or None
 
 
 def _image(entry: Any, base: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""HTML documents and fragments for the extractors: decoding, parsing, visible text.
+"""HTML documents and fragments for the extractors: decoding, parsing, visible text, bylines.
 
 Pages on the real web lie about their encoding; feeds and the WordPress API carry HTML
 fragments. Everything here is pure and works on lxml trees.
@@ -23,6 +23,16 @@ _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 # What libxml2 cannot hold in a tree (XML 1.0 section 2.2, Char): C0 controls but tab, LF and
 # CR, lone surrogates, U+FFFE and U+FFFF. Browsers show nothing for them; neither do we.
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ADDRESS = r"(?:mailto:)?[^\s@()<>,;\"]+@[^\s@()<>,;\"]+"
+# RSS 2.0 <author> is "email (Name)" (RSS 2.0 spec, "Elements of <item>"); feeds in the wild
+# also write "Name (email)" and "Name <email>" (RFC 5322 name-addr), or the address alone.
+_NAME_FORMS = (
+    re.compile(rf"^\s*{_ADDRESS}\s*\((?P<name>.*)\)\s*$", re.S),
+    re.compile(rf"^(?P<name>.*?)\s*[(<]\s*{_ADDRESS}\s*[)>]\s*$", re.S),
+)
+_LONE_ADDRESS = re.compile(rf"\s*[(<\[]?\s*{_ADDRESS}\s*[)>\]]?\s*")
+# what a blogging host writes beside an address when the author hides their profile
+_NO_NAME = frozenset({"unknown", "noreply", "no-reply"})
 _SIGNATURES = {
     b"\x89PNG": "a PNG image",
     b"GIF8": "a GIF image",
@@ -138,3 +148,22 @@ def text_of(el: HtmlElement | None) -> str | None:
 def has_class(name: str) -> str:
     """An XPath predicate body matching elements with CSS class ``name``."""
     return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+def byline(raw: object) -> str | None:
+    """The author's name from an RSS/Atom author field, never their address: ``"jane@example.com
+    (Jane Doe)"``, ``"Jane Doe <jane@example.com>"`` and ``"Jane Doe"`` give ``"Jane Doe"``; an
+    address alone (or with Blogger's placeholder ``"Unknown"``) gives ``None``, since a byline
+    that shows an address publishes it to every subscriber."""
+    text = plain_text(raw)  # markup and entities first: "Jane &lt;jane@x&gt;" is a name-addr
+    if not text:
+        return None
+    for form in _NAME_FORMS:
+        match = form.match(text)
+        if match:
+            text = match.group("name")
+            break
+    name = " ".join(_LONE_ADDRESS.sub(" ", text).split()).strip(" ,;:-–—")
+    if match or name != text:  # an address was there: a placeholder beside it is no name
+        name = "" if name.lower() in _NO_NAME else name
+    return name or None

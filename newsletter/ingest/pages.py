@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from newsletter.ingest.html import HtmlElement, has_class, parse_document, text_of
+from newsletter.ingest.html import HtmlElement, byline, has_class, parse_document, text_of
 from newsletter.ingest.normalize import ItemRejected, make_record, plain_text
 from newsletter.ingest.records import Parsed, Rejection
 from newsletter.ingest.reviewbox import NOISE_PREDICATE, parse_score, review_facts
@@ -231,13 +231,19 @@ def parse_page(
     facts = review_facts(body)  # prunes related posts and widgets out of ``body`` first
     h1 = body.xpath(".//h1")
     heading = text_of(h1[0]) if h1 else None
-    byline = body.xpath('.//*[@rel="author"] | .//*[contains(@class, "author")]//a')
+    bylines = body.xpath('.//*[@rel="author"] | .//*[contains(@class, "author")]//a')
     times = body.xpath(".//time/@datetime")
     categories = [
         *_meta(root, "article:section"),
         *_strings(article_ld.get("articleSection")),
         *(text_of(a) or "" for a in body.xpath('.//*[@rel="category tag" or @rel="category"]')),
     ]
+    authors = (
+        _name(review.get("author"), ids),
+        _name(article_ld.get("author"), ids),
+        _first_meta(root, "author"),
+        text_of(bylines[0]) if bylines else None,
+    )
     score, score_max = _rating(review) if review else (None, None)
     if score is None:
         score, score_max = facts.score, facts.score_max
@@ -268,10 +274,8 @@ def parse_page(
                 "url": permalink,
                 "title": title,
                 "category": section_of(categories),
-                "author": _name(review.get("author"), ids)
-                or _name(article_ld.get("author"), ids)
-                or _first_meta(root, "author")
-                or (text_of(byline[0]) if byline else None),
+                # a name, never an address: <meta name="author" content="desk@..."> is none
+                "author": next((n for n in map(byline, authors) if n), None),
                 "published_at": _first_timestamp(
                     [
                         review.get("datePublished"),

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.ingest.feeds import byline, parse_feed
-from newsletter.ingest.html import parse_fragment
+from newsletter.ingest.feeds import parse_feed
+from newsletter.ingest.html import byline, parse_fragment
 from newsletter.ingest.pages import parse_page
 from newsletter.ingest.records import Parsed, SourceError
 from newsletter.ingest.reviewbox import ReviewFacts, review_facts

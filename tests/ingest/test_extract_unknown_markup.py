@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.ingest import parse_source
-from newsletter.ingest.feeds import byline
-from newsletter.ingest.html import parse_fragment
+from newsletter.ingest.html import byline, parse_fragment
 from newsletter.ingest.records import Parsed, ReviewRecord
 from newsletter.ingest.reviewbox import ReviewFacts, review_facts
 from newsletter.ingest.scoretext import parse_score, prose_verdict
@@ -242,3 +241,18 @@ def test_json_ld_aggregate_rating_is_players_not_ours() -> None:
     assert isinstance(parsed, Parsed)
     (record,) = parsed.records
     assert (record.score, record.is_review) == (None, False)
+
+
+def test_a_page_author_that_is_an_address_is_skipped_for_a_name() -> None:
+    page = (
+        b"<html><head><link rel='canonical' href='https://critics.example.org/review-z/'>"
+        b'<script type="application/ld+json">{"@type": "Article", "headline": "REVIEW: Z", '
+        b'"author": {"@type": "Person", "name": "desk@critics.example.org"}, '
+        b'"datePublished": "2025-11-04T15:00:00Z"}</script>'
+        b"<meta name='author' content='desk@critics.example.org'></head><body><article>"
+        b"<h1>REVIEW: Z</h1><a rel='author' href='/author/lu/'>Lu Wen</a></article></body></html>"
+    )
+    parsed = parse_source("z.html", page, "page", SITE)
+    assert isinstance(parsed, Parsed)
+    (record,) = parsed.records
+    assert record.author == "Lu Wen"
