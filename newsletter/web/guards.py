@@ -13,6 +13,9 @@ rate limits, and the headers a mail service's pages should send.
 - **Rate limits** on sign-up (Flask-Limiter): per client address and per address signed up
   for (counted by the address's SHA-256), in Redis when one is configured (shared by every
   process), else in this process. A request over a limit gets 429 with ``Retry-After``.
+  The client is the peer, or, when the peer is a proxy on this machine or a private network,
+  the address that proxy appended to ``X-Forwarded-For`` (the last one: those before it are
+  whatever the client claimed).
 - **Headers** on every response: a Content-Security-Policy that allows only this page's own
   style (a per-response nonce) and no framing, ``X-Content-Type-Options: nosniff``,
   ``Referrer-Policy: no-referrer`` (links carry tokens in their paths) and
@@ -21,7 +24,9 @@ rate limits, and the headers a mail service's pages should send.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -131,13 +136,24 @@ def nonce() -> str:
     return value
 
 
+def client_address() -> str:
+    """Who is asking, for the per-client limit (see the module's docstring)."""
+    peer = request.remote_addr or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For", "").rpartition(",")[2].strip()
+    try:
+        behind_proxy = ipaddress.ip_address(peer).is_private  # loopback is private too
+    except ValueError:
+        behind_proxy = False
+    return forwarded[:64] if forwarded and behind_proxy else peer
+
+
 def rate_limiter(app: Flask, settings: Settings) -> Limiter:
     """Flask-Limiter on ``app``: Redis when configured (NEWSLETTER_REDIS_URL or a Redis broker),
     else this process's memory. When Redis stops answering, the limits hold in memory until it
     is back (a limit must not turn into a 500)."""
     storage = settings.limiter_url or "memory://"
     limiter = Limiter(
-        key_func=lambda: request.remote_addr or "unknown",
+        key_func=client_address,
         app=app,
         storage_uri=storage,
         strategy="fixed-window",
@@ -150,12 +166,13 @@ def rate_limiter(app: Flask, settings: Settings) -> Limiter:
     def too_many(exc: Exception) -> tuple[str, int, dict[str, str]]:
         limit = limiter.current_limit
         wait = max(1, int(limit.reset_at - time.time())) if limit is not None else 60
+        minutes = math.ceil(wait / 60)
         html = render_template(
             "message.html.j2",
             title="Too many sign-ups",
             message=(
                 "Too many sign-ups came from here or for this address. Nothing was changed: "
-                f"try again in {wait // 60 + 1} minutes."
+                f"try again in {minutes} minute{'s' if minutes > 1 else ''}."
             ),
         )
         return html, 429, {"Retry-After": str(wait)}

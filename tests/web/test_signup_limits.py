@@ -111,3 +111,22 @@ def test_with_redis_down_the_limits_hold_in_memory(
     statuses = [sign_up(client, f"dee{n}@example.com")[0] for n in range(4)]
     assert statuses == [200, 200, 429, 429]
     settle(client)
+
+
+def test_behind_a_local_proxy_the_client_is_who_the_proxy_says(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    """A proxy on a private address appends the client to X-Forwarded-For: each client has
+    its own limit. Anyone else's X-Forwarded-For is ignored (it would pick a fresh limit)."""
+    app = create_app(settings, factory=factory, transport=MemoryTransport())
+    proxied = client_at(app, "10.0.0.5")
+    for n in range(8):  # eight readers behind one proxy, over the 5 a minute of one client
+        proxied.environ_base["HTTP_X_FORWARDED_FOR"] = f"1.2.3.4, 198.51.100.{n}"
+        assert sign_up(proxied, f"reader{n}@example.com")[0] == 200
+    direct = client_at(app, "93.184.216.34")  # a public address (not a test net: private)
+    statuses = []
+    for n in range(7):
+        direct.environ_base["HTTP_X_FORWARDED_FOR"] = f"192.0.2.{n}"
+        statuses.append(sign_up(direct, f"spoof{n}@example.com")[0])
+    assert statuses == [200] * 5 + [429] * 2
+    settle(direct)
