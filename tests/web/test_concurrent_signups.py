@@ -69,8 +69,6 @@ def _post(url: str, fields: dict[str, str], page: str | None = None) -> tuple[in
         return answer.status, answer.read().decode()
 
 
-
-
 def test_simultaneous_sign_ups_each_get_their_own_confirmation(
     served: tuple[str, Flask], smtp_server: tuple[Recorder, int], factory: sessionmaker[Session]
 ) -> None:
