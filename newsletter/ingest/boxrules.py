@@ -43,6 +43,7 @@ _OVERALL = frozenset({"overall", "final", "total", "verdict", "average", "avg", 
 _CRITERION = frozenset(
     {"criterion", "criteria", "crit", "item", "row", "bar", "breakdown", "sub", "aspect", "line"}
 )
+_MAYBE_OVERALL = re.compile("|".join(_OVERALL), re.I)
 _BOXY = frozenset({"score", "rating", "review", "grade", "verdict", "points", "rvw"})
 _FOREIGN = frozenset(
     {"user", "users", "reader", "readers", "visitor", "visitors", "comment", "comments", "vote"}
@@ -201,9 +202,9 @@ def data_score(root: HtmlElement) -> tuple[float, float] | None:
 
 def final_score(root: HtmlElement) -> tuple[float, float] | None:
     """Rule 2: the text of an element marked final/overall/total in a score box."""
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
+    for el in root.xpath(".//*[@class or @id]"):
+        if not _MAYBE_OVERALL.search(f"{el.get('class') or ''} {el.get('id') or ''}"):
+            continue  # the cheap test first: most elements name no total
         marks = words(el)
         if not marks & _OVERALL or marks & _CRITERION:
             continue
