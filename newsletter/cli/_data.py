@@ -90,7 +90,8 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> Non
     """Ingest reviews or page views from files and URLs (default: NEWSLETTER_SOURCES).
 
     Each SOURCE lands completely or not at all; a URL unchanged since the last run costs a
-    304. Exit 2 when a whole source failed (the others still land).
+    304. A source that fails (unusable, unreachable, nothing in it usable) is one line on
+    stderr and stores nothing; the others still land. Exit 1 when any source failed.
     """
     from newsletter.services import reviews
 
@@ -100,6 +101,8 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> Non
         if report.error:
             hint = " (--format names it)" if "format" in report.error else ""
             click.echo(f"error: {report.error}{hint}", err=True)
+            for rejection in report.rejections:
+                click.echo(f"  rejected {rejection}", err=True)
             continue
         c = report.counts
         state = "not modified, " if report.not_modified else ""

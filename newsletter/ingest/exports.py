@@ -43,6 +43,13 @@ def decode_text(data: bytes, source: str) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+def json_limit(exc: ValueError | RecursionError) -> str:
+    """What a JSON document that the decoder gave up on exceeded, in words."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]
+
+
 def _collect(parsed: Parsed, rows: Iterable[tuple[str, dict[str, Any]]]) -> Parsed:
     for where, row in rows:
         if row.get("is_review") in (None, ""):
@@ -65,6 +72,9 @@ def parse_jsonl(data: bytes, source: str) -> Parsed:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             bad.append(Rejection(f"line {number}", "invalid_json", exc.msg))
+            continue
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; [[[[... too deep
+            bad.append(Rejection(f"line {number}", "invalid_json", json_limit(exc)))
             continue
         if not isinstance(row, dict):
             bad.append(Rejection(f"line {number}", "invalid_json", "not an object"))

@@ -1,7 +1,10 @@
 """Fetching source URLs over HTTP (httpx) politely and defensively.
 
-- Timeouts on connect and on every read, plus a deadline for the whole body (a server that
-  trickles one byte a second never holds the job).
+- Timeouts on connect and on every read, plus a deadline for the whole request: connecting,
+  the TLS handshake, the status line and headers, and the body (a server that trickles one
+  header line or one byte a second never holds the job). Every socket operation is given what
+  is left of the deadline as its timeout (``ingest.deadline``), so it ends on time
+  however the server paces its answer; a request that overran it is not retried.
 - A size cap on the *decoded* body (a gzip bomb is capped too) and on ``Content-Length``.
 - Redirects followed up to :attr:`FetchPolicy.max_redirects`; a permanent one is noted so the
   operator can update ``NEWSLETTER_SOURCES``.
@@ -25,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from newsletter import __version__
+from newsletter.ingest.deadline import Deadline, deadline_transport
 from newsletter.ingest.records import SourceError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -42,8 +46,16 @@ class FetchPolicy:
 
     @property
     def deadline(self) -> float:
-        """The longest one attempt may take, body included."""
+        """The longest one attempt may take: connect, headers and body."""
         return self.timeout * 3
+
+    @property
+    def longest(self) -> float:
+        """The longest one :meth:`Fetcher.get` may take, every attempt and pause included."""
+        pauses = sum(
+            max(self.backoff * 2.0**n, self.max_retry_after) for n in range(self.attempts - 1)
+        )
+        return self.deadline * self.attempts + pauses
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,8 @@ def with_query(url: str, **params: str) -> str:
 
 
 class Fetcher:
-    """One HTTP client for a run. ``transport`` lets tests inject ``httpx.MockTransport``."""
+    """One HTTP client for a run, used by one thread at a time. ``transport`` lets tests inject
+    ``httpx.MockTransport`` (the deadline is then checked between body chunks only)."""
 
     def __init__(
         self,
@@ -117,8 +130,9 @@ class Fetcher:
     ) -> None:
         self.policy = policy or FetchPolicy()
         self._sleep = sleep
+        self._deadline = Deadline()
         self._client = httpx.Client(
-            transport=transport,
+            transport=transport or deadline_transport(self._deadline),
             timeout=httpx.Timeout(self.policy.timeout),
             follow_redirects=True,
             max_redirects=self.policy.max_redirects,
@@ -156,8 +170,25 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _once(self, url: str, validators: Validators) -> Fetched:
-        policy = self.policy
         started = time.monotonic()
+        self._deadline.at = started + self.policy.deadline
+        try:
+            return self._request(url, validators, started)
+        except httpx.TimeoutException as exc:
+            if time.monotonic() - self._deadline.at >= -0.05:  # what ran out was the deadline
+                raise SourceError(url, self._overran) from exc
+            raise _Retry(
+                f"timed out ({type(exc).__name__}, limit {self.policy.timeout:g} s)"
+            ) from exc
+        finally:
+            self._deadline.at = None
+
+    @property
+    def _overran(self) -> str:
+        return f"no complete answer within {self.policy.deadline:g} s (the request's deadline)"
+
+    def _request(self, url: str, validators: Validators, started: float) -> Fetched:
+        policy = self.policy
         try:
             with self._client.stream("GET", url, headers=validators.headers()) as response:
                 status = response.status_code
@@ -195,7 +226,7 @@ class Fetcher:
                             url, f"body is over the {policy.max_bytes}-byte limit; stopped reading"
                         )
                     if time.monotonic() - started > policy.deadline:
-                        raise _Retry(f"body took over {policy.deadline:g} s")
+                        raise SourceError(url, self._overran)
                     chunks.append(chunk)
                 pages = response.headers.get("X-WP-TotalPages", "")
                 return Fetched(
@@ -213,8 +244,8 @@ class Fetcher:
             raise SourceError(url, f"more than {policy.max_redirects} redirects") from exc
         except httpx.UnsupportedProtocol as exc:
             raise SourceError(url, f"not an http(s) URL ({exc})") from exc
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__}, limit {policy.timeout:g} s)") from exc
+        except httpx.TimeoutException:
+            raise  # _once tells a timed-out read from an overrun deadline
         except httpx.TransportError as exc:
             raise _Retry(f"connection failed ({type(exc).__name__}: {exc})") from exc
         except httpx.InvalidURL as exc:

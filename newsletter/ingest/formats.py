@@ -1,20 +1,30 @@
 """Which extractor reads a source: detection by content type, name and first bytes.
 
-:func:`parse_source` is pure: bytes in, a :class:`Parsed` (or page views) out.
+:func:`parse_source` is pure: bytes in, a :class:`Parsed` (or page views) out. A web server's
+error page ("502 Bad Gateway", served with status 200 by a proxy or saved in place of a feed)
+is said to be one, whatever format it was taken for, instead of being reported as the feed
+items or the review it does not contain.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from newsletter.ingest.exports import parse_csv, parse_jsonl
 from newsletter.ingest.feeds import parse_feed
+from newsletter.ingest.normalize import plain_text
 from newsletter.ingest.pages import parse_page
 from newsletter.ingest.pageviews import PageViews, parse_pageviews
 from newsletter.ingest.records import Parsed, SourceError
 from newsletter.ingest.wpjson import parse_wp_json
 
 FORMATS = ("rss", "atom", "wp-json", "page", "jsonl", "csv", "pageviews")
+_HEADING = re.compile(rb"<(title|h1)\b[^>]*>(.{0,300}?)</\1\s*>", re.I | re.S)
+# "502 Bad Gateway", "Error 503 Service Unavailable", "HTTP 404 - Not Found": a status code first
+_STATUS_HEADING = re.compile(
+    r"(?:HTTP(?:/[\d.]+)?\s*)?(?:error\s*:?\s*)?([45]\d\d)\b\W{0,3}.{0,60}", re.I
+)
 
 
 def is_url(source: str) -> bool:
@@ -81,6 +91,20 @@ def detect_format(source: str, data: bytes, content_type: str | None = None) -> 
     raise SourceError(source, f"cannot tell its format; name it (one of {', '.join(FORMATS)})")
 
 
+def error_page(data: bytes) -> str | None:
+    """``HTTP 502 page '502 Bad Gateway'`` when ``data`` is an HTML page whose title or first
+    heading is an HTTP error status, else ``None``."""
+    head = data[:8192]
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return None
+    for match in _HEADING.finditer(head):
+        text = plain_text(match.group(2).decode("utf-8", errors="replace"))
+        status = _STATUS_HEADING.fullmatch(text or "")
+        if text and status:
+            return f"HTTP {status.group(1)} page '{text}'"
+    return None
+
+
 def parse_source(
     source: str,
     data: bytes,
@@ -90,7 +114,30 @@ def parse_source(
     charset: str | None = None,
 ) -> Parsed | PageViews:
     """Run the extractor of ``fmt`` over ``data``. ``base_url`` is where the bytes came from
-    (relative links resolve against it) and ``charset`` what HTTP said about their encoding."""
+    (relative links resolve against it) and ``charset`` what HTTP said about their encoding.
+    An error page is a :class:`SourceError` saying so (:func:`error_page`)."""
+    try:
+        result = _extract(source, data, fmt, site_url, base_url, charset)
+    except SourceError:
+        found = error_page(data)
+        if found:
+            raise SourceError(source, f"not a feed or review page: {found}") from None
+        raise
+    if isinstance(result, Parsed) and not result.records:
+        found = error_page(data)
+        if found:
+            raise SourceError(source, f"not a feed or review page: {found}")
+    return result
+
+
+def _extract(
+    source: str,
+    data: bytes,
+    fmt: str,
+    site_url: str,
+    base_url: str | None,
+    charset: str | None,
+) -> Parsed | PageViews:
     if fmt == "jsonl":
         return parse_jsonl(data, source)
     if fmt == "csv":

@@ -1,7 +1,11 @@
 """Field normalization shared by every extractor: plain text, timestamps, scores, validation.
 
 All functions are pure. :func:`make_record` turns loosely typed fields into a
-:class:`ReviewRecord` or raises :class:`ItemRejected` with a short reason code.
+:class:`ReviewRecord` or raises :class:`ItemRejected` with a short reason code. It is the one
+edge every extractor's text passes: control characters (a NUL, which PostgreSQL cannot store in
+``text``) and lone surrogates (which no database can encode) are taken out of every text field
+there (:func:`clean_text`), and a field that is an array or object where text belongs rejects the
+item instead of being stored as its ``repr``.
 """
 
 from __future__ import annotations
@@ -16,11 +20,16 @@ from zoneinfo import ZoneInfo
 
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.urls import canonical_url
+from newsletter.models import URL_LENGTH
 from newsletter.sections import OTHER, section_for
 
 TITLE_MAX = 300
 TEXT_MAX = 5000
 SITE_ZONE = ZoneInfo("America/New_York")
+URL_FIELDS = frozenset({"url", "image_url"})  # refused when unsafe (urls.canonical_url), not mended
+# C0 and C1 controls but tab, newline and carriage return (whitespace, folded later), and UTF-16
+# surrogates left unpaired by a JSON "\ud800" escape.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class ItemRejected(ValueError):
@@ -106,7 +115,10 @@ def parse_timestamp(value: Any, *, assume: ZoneInfo = SITE_ZONE) -> datetime:
                 raise ValueError(f"unparsable date {text[:40]!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=assume)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00-05:00 is past the last year Python has
+        raise ValueError(f"date out of range {str(value)[:40]!r}") from exc
 
 
 def parse_number(value: Any) -> float | None:
@@ -135,11 +147,31 @@ def category_name(value: Any) -> str:
     return section_for(plain_text(value)) or OTHER
 
 
+def clean_text(text: str) -> str:
+    """``text`` without control characters (NUL included) and unpaired surrogates."""
+    return _CONTROL.sub("", text)
+
+
+def _scalars(fields: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, list | tuple | dict | set):
+            kind = "an array" if isinstance(value, list | tuple | set) else "an object"
+            raise ItemRejected("invalid_field", f"{name} is {kind}, not a value")
+        if isinstance(value, str) and name not in URL_FIELDS:
+            value = clean_text(value)
+        cleaned[name] = value
+    return cleaned
+
+
 def make_record(fields: dict[str, Any]) -> ReviewRecord:
     """Validate and normalize one item's loosely typed fields into a record."""
+    fields = _scalars(fields)
     url = canonical_url(str(fields.get("url") or "").strip())
     if not url:
         raise ItemRejected("missing_link", "no usable permalink")
+    if len(url) > URL_LENGTH:
+        raise ItemRejected("link_too_long", f"{len(url)} characters, limit {URL_LENGTH}")
     title = plain_text(fields.get("title"))
     if not title:
         raise ItemRejected("missing_title")
@@ -161,6 +193,7 @@ def make_record(fields: dict[str, Any]) -> ReviewRecord:
         raise ItemRejected("invalid_field", str(exc)) from exc
     # An unusable image (javascript:, data:, relative) is dropped, not the whole review.
     image = canonical_url(str(fields.get("image_url") or "")) or None
+    image = image if image and len(image) <= URL_LENGTH else None
     is_review = fields.get("is_review")
     if is_review is None or is_review == "":
         is_review = score is not None or title.upper().startswith("REVIEW")

@@ -33,15 +33,20 @@ def _types(node: dict[str, Any]) -> set[str]:
     return {str(v).rsplit("/", 1)[-1] for v in items if v}
 
 
-def _walk(value: Any) -> Iterator[dict[str, Any]]:
+_LD_DEPTH = 16  # JSON-LD nests a graph, a review and its item a few levels deep, never more
+
+
+def _walk(value: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    if depth > _LD_DEPTH:
+        return  # a hostile page's nesting is not followed down to Python's recursion limit
     if isinstance(value, list):
         for item in value:
-            yield from _walk(item)
+            yield from _walk(item, depth + 1)
     elif isinstance(value, dict):
         yield value
         for key in ("@graph", "review", "mainEntity"):
             if key in value:
-                yield from _walk(value[key])
+                yield from _walk(value[key], depth + 1)
 
 
 def json_ld(root: HtmlElement) -> list[dict[str, Any]]:
@@ -52,7 +57,7 @@ def json_ld(root: HtmlElement) -> list[dict[str, Any]]:
         text = re.sub(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$", "", text)
         try:
             nodes.extend(_walk(json.loads(text, strict=False)))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deeply
             continue  # one broken block does not hide the others
     return nodes
 

@@ -17,6 +17,7 @@ from datetime import date
 from newsletter.ingest.exports import decode_text
 from newsletter.ingest.records import Rejection, SourceError
 from newsletter.ingest.urls import is_post_path, url_key
+from newsletter.models import URL_LENGTH
 
 _WHOLE = re.compile(r"\d{1,3}(,\d{3})+|\d+")
 
@@ -70,7 +71,7 @@ def parse_pageviews(data: bytes, source: str, site: str) -> PageViews:
                 )
                 continue
             key = url_key(row.get("url") or "", site)
-            if not key:
+            if not key or len(key) > URL_LENGTH:
                 out.rejections.append(Rejection(where, "invalid_url", (row.get("url") or "")[:80]))
                 continue
             views = int(raw_views.replace(",", ""))

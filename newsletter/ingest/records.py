@@ -7,17 +7,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from newsletter.errors import InputError
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+REASON_MAX = 300
+
+
+def one_line(text: str, limit: int = REASON_MAX) -> str:
+    """``text`` as one printable line: control characters (a NUL, a newline, a terminal escape
+    a hostile source put in its error message) shown escaped, and at most ``limit`` characters,
+    so a reason never spans lines, rewrites the operator's terminal or breaks a database."""
+    shown = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
 
 class SourceError(InputError):
-    """A whole source is unusable (not a feed, truncated, wrong encoding, HTTP error, too big)."""
+    """A whole source is unusable (not a feed, truncated, wrong encoding, HTTP error, too big).
+
+    The message is one printable line (:func:`one_line`) whatever the source put in it."""
 
     def __init__(self, source: str, reason: str) -> None:
+        source, reason = one_line(source), one_line(reason)
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
@@ -71,7 +86,8 @@ class Rejection:
     detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+        text = f"{self.where}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+        return one_line(text)
 
 
 @dataclass

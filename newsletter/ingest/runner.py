@@ -2,15 +2,21 @@
 
 A source is a file path or an http(s) URL. Each source lands completely or not at all (its
 records, its page views and its fetch validators share one transaction); one failing source
-never stops the others. A URL answered with 304 Not Modified costs no parsing and reports the
-records its last good body held as unchanged. The WordPress API is followed page by page
-(``X-WP-TotalPages``), each page with its own validators.
+never stops the others, whatever it fails with: bad input (:class:`SourceError`), a parser
+tripping on hostile data, or the database refusing a value. A failed source is reported in one
+line and stores nothing, and so is a source that yields nothing usable (every item rejected).
+A URL answered with 304 Not Modified costs no parsing and reports the records its last good body
+held as unchanged. The WordPress API is followed page by page (``X-WP-TotalPages``), each page
+with its own validators. Files are capped like responses (``NEWSLETTER_FETCH_MAX_BYTES``), and
+only regular files are read: ``/dev/zero`` or a FIFO would never end.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,12 +25,13 @@ from newsletter.db import transaction
 from newsletter.ingest.fetch import Fetched, Fetcher, FetchPolicy, Validators, with_query
 from newsletter.ingest.formats import detect_format, is_url, parse_source
 from newsletter.ingest.pageviews import PageViews
-from newsletter.ingest.records import Parsed, Rejection, SourceError
+from newsletter.ingest.records import Parsed, Rejection, SourceError, one_line
 from newsletter.ingest.store import StoreCounts, store_daily_views, store_reviews
-from newsletter.models import FetchState, utcnow
+from newsletter.models import URL_LENGTH, FetchState, utcnow
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_WP_PAGES = 100  # 100 pages of up to 100 posts: far more than a week's worth
+ETAG_MAX, LAST_MODIFIED_MAX = 500, 100  # the columns of fetch_state
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,8 +42,12 @@ class SourceReport:
     rejections: list[Rejection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     not_modified: bool = False
-    error: str | None = None
-    exit_code: int = 0  # 2: the source is bad input or could not be fetched
+    error: str | None = None  # one line: the source failed and stored nothing
+    exit_code: int = 0  # 1: the source failed (unusable, unreachable, or yielded nothing usable)
+
+    def fail(self, reason: str) -> None:
+        self.error, self.exit_code = reason, 1
+        self.counts, self.not_modified = StoreCounts(), False
 
 
 def fetch_policy(site_url: str, timeout: float, max_bytes: int) -> FetchPolicy:
@@ -48,17 +59,46 @@ def fetch_policy(site_url: str, timeout: float, max_bytes: int) -> FetchPolicy:
     )
 
 
-def read_file(source: str) -> bytes:
-    path = Path(source)
+_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_file(source: str, max_bytes: int = FetchPolicy.max_bytes) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; :class:`SourceError` otherwise.
+
+    The file is opened without blocking (a FIFO with no writer would wait forever) and checked
+    on the open descriptor, so what is read is what was checked; at most ``max_bytes + 1``
+    bytes are read, so a file that grows meanwhile is refused too."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SourceError(source, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit")
-        return path.read_bytes()
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except IsADirectoryError as exc:
         raise SourceError(source, "is a folder, not a file") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise SourceError(source, getattr(exc, "strerror", None) or str(exc)) from exc
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SourceError(source, "is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise SourceError(source, f"is {kind}, not a regular file; copy it to a file")
+        if info.st_size > max_bytes:
+            raise SourceError(
+                source, f"file is {info.st_size} bytes, over the {max_bytes}-byte limit"
+            )
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise SourceError(source, exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise SourceError(source, f"file is over the {max_bytes}-byte limit; stopped reading")
+    return data
 
 
 def _store(session: Session, report: SourceReport, results: list[Parsed | PageViews]) -> None:
@@ -73,16 +113,34 @@ def _store(session: Session, report: SourceReport, results: list[Parsed | PageVi
             report.counts += store_reviews(session, parsed.records, source=report.source)
 
 
+def _usable(report: SourceReport, results: list[Parsed | PageViews]) -> None:
+    """Refuse a source whose every item was rejected: nothing of it is worth storing, and an
+    operator must hear of it (a feed URL now serving something else, an export gone wrong)."""
+    if results and not any(_size(r) for r in results):
+        rejected = [x for r in results for x in r.rejections]
+        if rejected:
+            report.rejections.extend(rejected)
+            raise SourceError(report.source, f"nothing usable: all {len(rejected)} rejected")
+
+
 def _ingest_file(
-    factory: sessionmaker[Session], source: str, site_url: str, fmt: str | None
-) -> SourceReport:
-    report = SourceReport(source)
-    data = read_file(source)
+    factory: sessionmaker[Session],
+    report: SourceReport,
+    site_url: str,
+    fmt: str | None,
+    max_bytes: int,
+) -> None:
+    source = report.source
+    data = read_file(source, max_bytes)
     report.format = fmt or detect_format(source, data)
     parsed = parse_source(source, data, report.format, site_url)
+    _usable(report, [parsed])
     with transaction(factory) as session:
         _store(session, report, [parsed])
-    return report
+
+
+def _fits(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else None
 
 
 def _size(parsed: Parsed | PageViews) -> int:
@@ -92,14 +150,16 @@ def _size(parsed: Parsed | PageViews) -> int:
 def _ingest_url(
     factory: sessionmaker[Session],
     fetcher: Fetcher,
-    source: str,
+    report: SourceReport,
     site_url: str,
     fmt: str | None,
-) -> SourceReport:
-    report = SourceReport(source)
+) -> None:
+    source = report.source
     known: dict[str, FetchState | None] = {}
 
     def get(url: str) -> Fetched:
+        if len(url) > URL_LENGTH:
+            raise SourceError(url[:80], f"URL of {len(url)} characters, over {URL_LENGTH}")
         with factory() as session:
             state = known[url] = session.get(FetchState, url)
         fetched = fetcher.get(url, Validators(state.etag, state.last_modified) if state else None)
@@ -138,14 +198,16 @@ def _ingest_url(
             )
         )
     report.not_modified = all(p is None for _, p in results)
+    _usable(report, [p for _, p in results if p is not None])
     now = utcnow()
     with transaction(factory) as session:
         _store(session, report, [p for _, p in results if p is not None])
         for page, result in results:
             state = session.get(FetchState, page.url) or FetchState(url=page.url, changed_at=now)
             session.add(state)
-            state.etag = page.validators.etag
-            state.last_modified = page.validators.last_modified
+            # A validator too long to keep is not kept: the next fetch is unconditional.
+            state.etag = _fits(page.validators.etag, ETAG_MAX)
+            state.last_modified = _fits(page.validators.last_modified, LAST_MODIFIED_MAX)
             state.fetched_at = now
             if result is None:
                 report.counts.unchanged += state.records or 0
@@ -154,7 +216,6 @@ def _ingest_url(
             state.format = report.format
             state.changed_at = now
             state.pages = (page.total_pages or 1) if page.url == source else 1
-    return report
 
 
 def ingest_sources(
@@ -163,23 +224,43 @@ def ingest_sources(
     site_url: str,
     fmt: str | None = None,
     fetcher: Fetcher | None = None,
+    *,
+    max_bytes: int | None = None,
 ) -> list[SourceReport]:
-    """Ingest each source in its own transaction; failures are reported, not raised."""
+    """Ingest each source in its own transaction; failures are reported, never raised.
+
+    Files are capped at ``max_bytes`` (default: the fetcher's body limit)."""
     own = fetcher is None and any(is_url(s) for s in sources)
     client = fetcher or (Fetcher() if own else None)
+    policy = client.policy if client else FetchPolicy()
+    cap = policy.max_bytes if max_bytes is None else max_bytes
     reports: list[SourceReport] = []
     try:
         for source in sources:
+            report = SourceReport(source, fmt or "?")
             try:
                 if is_url(source):
                     assert client is not None
-                    report = _ingest_url(factory, client, source, site_url, fmt)
+                    _ingest_url(factory, client, report, site_url, fmt)
                 else:
-                    report = _ingest_file(factory, source, site_url, fmt)
+                    _ingest_file(factory, report, site_url, fmt, cap)
             except SourceError as exc:
-                report = SourceReport(source, fmt or "?", error=str(exc), exit_code=2)
+                report.fail(str(exc))
+            except Exception as exc:  # hostile data tripping a parser, a database refusal
+                # The source's transaction has rolled back; the next source starts afresh.
+                log.info("ingest of %s failed", source, exc_info=True)
+                report.fail(f"{one_line(source)}: failed: {_failure(exc)}")
             reports.append(report)
     finally:
         if own and client is not None:
             client.close()
     return reports
+
+
+def _failure(exc: Exception) -> str:
+    """An unexpected error in one line: its kind and the first line of what it says (a
+    database driver's message spans lines and quotes the whole statement)."""
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    kind = type(orig if orig is not None else exc).__name__
+    return one_line(f"{kind}: {text[0]}" if text else kind)

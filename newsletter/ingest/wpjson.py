@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from newsletter.ingest.exports import json_limit
 from newsletter.ingest.html import parse_fragment
 from newsletter.ingest.normalize import ItemRejected, make_record
 from newsletter.ingest.records import Parsed, Rejection, SourceError
@@ -44,6 +45,8 @@ def load_posts(data: bytes, source: str) -> list[dict[str, Any]]:
         raise SourceError(source, "not WordPress JSON: the data is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise SourceError(source, f"not JSON: {exc.msg} at line {exc.lineno}") from exc
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number; [[[[... too deep
+        raise SourceError(source, f"unusable JSON: {json_limit(exc)}") from exc
     if isinstance(payload, dict) and "code" in payload and "message" in payload:
         raise SourceError(source, f"WordPress API error {payload['code']}: {payload['message']}")
     if isinstance(payload, dict):

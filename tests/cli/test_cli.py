@@ -283,23 +283,23 @@ def test_export_reads_back_unchanged(tmp_path: Path, cli: Callable[..., Result])
     assert first["published_at"].endswith("Z")
 
 
-def test_a_png_named_feed_is_refused_with_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
+def test_a_png_named_feed_is_refused_with_exit_1(tmp_path: Path, env: dict[str, str]) -> None:
     assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
     feed = tmp_path / "feed.xml"
     feed.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     result = run(["ingest", str(feed)], tmp_path, **env)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert f"{feed}: not a feed: the file is a PNG image" in result.stderr
 
 
-def test_failed_source_exits_2_but_others_land(tmp_path: Path, env: dict[str, str]) -> None:
+def test_failed_source_exits_1_but_others_land(tmp_path: Path, env: dict[str, str]) -> None:
     assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
     result = run(
         ["ingest", str(tmp_path / "nope.jsonl"), str(FIXTURES / "exports/quirks.csv")],
         tmp_path,
         **env,
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stderr.startswith("error: ")
     assert "nope.jsonl: No such file or directory" in result.stderr
     assert "quirks.csv (csv): 3 new" in result.stdout
@@ -457,6 +457,6 @@ def test_a_source_of_no_known_format_is_told_which_option_names_it(
     notes = tmp_path / "notes.txt"
     notes.write_text("just some words, no feed, no export\n", encoding="utf-8")
     result = cli("ingest", str(notes))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "cannot tell its format" in result.stderr
     assert "(--format names it)" in result.stderr

@@ -103,7 +103,7 @@ def test_404_fails_at_once_and_other_sources_still_land(
         factory, [f"{site.url}/gone.xml", f"{site.url}/feed/"], SITE, fetcher=fetcher
     )
     assert missing.error == f"{site.url}/gone.xml: HTTP 404 Not Found"
-    assert missing.exit_code == 2
+    assert missing.exit_code == 1
     assert len(site.hits("/gone.xml")) == 1  # a 404 is not retried
     assert delays == []
     assert (good.error, good.counts.new) == (None, 1)
