@@ -7,6 +7,7 @@ Transactions are explicit: callers use ``with session.begin():`` (or :func:`tran
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -63,7 +64,9 @@ def make_engine(settings: Settings, *, echo: bool = False) -> Engine:
 def _ensure_writable_folder(folder: Path, shown: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
+        # One name per process: two workers starting at once on one SQLite file must not
+        # remove each other's probe (the second unlink failed as "not writable").
+        probe = folder / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
