@@ -32,12 +32,18 @@ def settle(client: FlaskClient, timeout: float = 30.0) -> None:
 
 
 def submit(
-    client: FlaskClient, path: str, data: Fields | None = None, *, page: str | None = None
+    client: FlaskClient,
+    path: str,
+    data: Fields | None = None,
+    *,
+    page: str | None = None,
+    settle_after: bool = True,
 ) -> TestResponse:
     """POST ``data`` to ``path`` as its form would (token from ``page``, default ``path``),
-    then :func:`settle`."""
+    then :func:`settle` (unless not ``settle_after``)."""
     fields: dict[str, str | Sequence[str]] = dict(data or {})
     fields["csrf_token"] = form_token(client, page or path)
     answer = client.post(path, data=fields)
-    settle(client)
+    if settle_after:
+        settle(client)
     return answer
