@@ -9,19 +9,29 @@ from newsletter.cli._app import cli, parse_now, runtime, services
 
 @cli.command()
 @click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
+@click.option("--retry", is_flag=True, help="Run this week again if its run failed or finished.")
 @click.pass_context
-def weekly(ctx: click.Context, now_text: str | None) -> None:
+def weekly(ctx: click.Context, now_text: str | None, retry: bool) -> None:
     """The weekly job now: ingest NEWSLETTER_SOURCES, build this week's issue, send it at
-    NEWSLETTER_WEEKLY_AT (at once if that time has passed). Never twice for one week."""
+    NEWSLETTER_WEEKLY_AT (at once if that time has passed). Never twice for one week, unless
+    --retry asks (a run still alive is never taken over; one whose process died is taken over
+    by any run). Exit 1 when the run or any source failed."""
     from newsletter.services import jobs
 
-    report = jobs.weekly(services(ctx), parse_now(now_text))
+    report = jobs.weekly(services(ctx), parse_now(now_text), retry=retry)
     for error in report.ingest_errors:
         click.echo(f"ingest error: {error}", err=True)
     if not report.ran:
-        click.echo(f"week {report.week_key}: {report.outcome}; nothing done")
-        return
-    click.echo(f"week {report.week_key}: {report.outcome}")
+        hint = " (--retry runs it again)" if report.state in ("failed", "done") else ""
+        click.echo(f"week {report.week_key}: {report.outcome}; nothing done{hint}")
+    elif report.state == "failed":
+        click.echo(
+            f"error: week {report.week_key}: {report.outcome} (--retry runs it again)", err=True
+        )
+    else:
+        click.echo(f"week {report.week_key}: {report.outcome}")
+    if report.failed:
+        ctx.exit(1)
 
 
 @cli.command()
@@ -35,6 +45,8 @@ def tick(ctx: click.Context, now_text: str | None) -> None:
     report = jobs.tick(services(ctx), parse_now(now_text))
     if report.weekly:
         click.echo(f"weekly {report.weekly.week_key}: {report.weekly.outcome}")
+        for error in report.weekly.ingest_errors:
+            click.echo(f"ingest error: {error}", err=True)
     for issue_id in report.started:
         click.echo(f"issue {issue_id}: scheduled send started")
     for issue_id, batches in report.redispatched.items():

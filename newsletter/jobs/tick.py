@@ -2,7 +2,8 @@
 
 Every minute (Celery beat's one task, or ``newsletter tick`` from cron) it runs a weekly slot
 that came due within ``NEWSLETTER_WEEKLY_GRACE_HOURS`` (catching up a run missed while
-everything was down), starts sends whose ``send_at`` has come, and re-dispatches what is
+everything was down, and running again one that failed or whose process died: see
+``jobs.weekly``), starts sends whose ``send_at`` has come, and re-dispatches what is
 overdue: retries whose time has come, rows of workers that died, and an issue whose queued
 rows nobody has touched for :data:`STALL` (its tasks were lost with a broker restart). The
 database decides what is due, so a second beat or a missed minute does no harm.
@@ -26,7 +27,7 @@ from newsletter.errors import WorkError
 from newsletter.issues.schedule import unschedule
 from newsletter.issues.status import IllegalTransition
 from newsletter.jobs.schedule import due_slot
-from newsletter.jobs.weekly import TAKEOVER, WeeklyReport, run_weekly
+from newsletter.jobs.weekly import WeeklyReport, retry_due, run_weekly
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, WeeklyRun
 
 STALL = timedelta(minutes=5)
@@ -49,8 +50,8 @@ def tick(
     if slot is not None:
         with factory() as session:
             run = session.get(WeeklyRun, slot[0])
-        if run is None or (run.finished_at is None and run.started_at < now - TAKEOVER):
-            report.weekly = run_weekly(factory, settings, dispatcher, now)
+        if run is None or retry_due(run, now):  # a dead or failed run is run again
+            report.weekly = run_weekly(factory, settings, dispatcher, now, automatic=True)
     with factory() as session:
         due = list(
             session.scalars(

@@ -13,11 +13,13 @@ from newsletter.jobs.weekly import WeeklyReport, run_weekly
 from newsletter.services.context import Context
 
 
-def weekly(ctx: Context, now: datetime | None = None) -> WeeklyReport:
+def weekly(ctx: Context, now: datetime | None = None, *, retry: bool = False) -> WeeklyReport:
     """Ingest ``NEWSLETTER_SOURCES``, build this week's issue, send it at
-    ``NEWSLETTER_WEEKLY_AT`` (at once if that time has passed); never twice for one week."""
+    ``NEWSLETTER_WEEKLY_AT`` (at once if that time has passed); never twice for one week,
+    unless its run died, or ``retry`` asks to run a failed or finished week again (a run
+    still alive is never taken over). A failure is in the report, never raised."""
     with ctx.dispatcher() as dispatcher:
-        return run_weekly(ctx.factory, ctx.settings, dispatcher, now or ctx.clock())
+        return run_weekly(ctx.factory, ctx.settings, dispatcher, now or ctx.clock(), retry=retry)
 
 
 def tick(ctx: Context, now: datetime | None = None) -> TickReport:
