@@ -7,11 +7,14 @@ in-memory transport made slow where the test needs time to pass.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
+from click.testing import Result
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -189,3 +192,21 @@ def test_status_names_rows_of_a_worker_that_stopped_renewing(
     assert abs((stalled.since - (now - timedelta(seconds=12))).total_seconds()) < 1
     assert progress.rate > 0 and progress.remaining == 3
     assert progress.eta_seconds is None  # no estimate that ignores stalled rows
+
+
+def test_issue_status_says_who_stopped_renewing_and_gives_no_eta(
+    factory: sessionmaker[Session], settings: Settings, cli: Callable[..., Result]
+) -> None:
+    issue_id = _issue(factory, settings, 3)
+    now = utcnow()
+    with transaction(factory) as session:  # a worker that died 20 s ago, after one message
+        claim_batch(session, issue_id, now - timedelta(seconds=20), "host-a:41", 2)
+        session.execute(
+            update(Delivery)
+            .where(Delivery.state == DeliveryState.QUEUED)
+            .values(state=DeliveryState.SENT, sent_at=now - timedelta(seconds=1))
+        )
+    shown = cli("issue", "status", str(issue_id)).stdout
+    assert re.search(r"  stalled    2 held by host-a:41, which stopped renewing 2\d s ago", shown)
+    assert "their lease ran out: an idle worker takes them within seconds" in shown
+    assert "no estimate while rows are stalled" in shown and "to go" not in shown
