@@ -96,15 +96,15 @@ class Settings:
         20.0,
         v.positive_float,
         (
-            "seconds to connect and for each read when fetching a URL; one attempt may take at "
-            "most three times this"
+            "seconds to connect and for each read when fetching a URL; one attempt, connecting, "
+            "headers and body, ends within three times this (one that overran is not retried)"
         ),
         text=v.number_text,
     )
     fetch_max_bytes: int = setting(
         20 * 1024 * 1024,
         v.positive_int,
-        "largest body accepted from a URL, counted after decompression",
+        "largest body accepted from a URL (after decompression) or read from a regular file",
     )
     send_rate: float | None = setting(
         None,
