@@ -103,6 +103,8 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], fmt: str | None) -> Non
             click.echo(f"error: {report.error}{hint}", err=True)
             for rejection in report.rejections:
                 click.echo(f"  rejected {rejection}", err=True)
+            for note in report.notes:  # "moved permanently to ...": often why it failed
+                click.echo(f"  note: {note}", err=True)
             continue
         c = report.counts
         state = "not modified, " if report.not_modified else ""
