@@ -71,6 +71,8 @@ class Signer:
     def verify(self, token: str, purpose: str, now: datetime | None = None) -> str:
         """The subject of a valid token for ``purpose``; raises :class:`BadToken` otherwise."""
         try:
+            if not token.isascii():  # compare_digest raises TypeError on non-ASCII text
+                raise ValueError(token)
             encoded, signature = token.split(".", 1)
             payload = _unb64(encoded)
         except (ValueError, TypeError) as exc:

@@ -76,6 +76,8 @@ def protect(app: Flask, settings: Settings, secret: bytes) -> None:
         WTF_CSRF_TIME_LIMIT=12 * 3600,  # a confirm page left open over lunch still works
     )
     csrf.init_app(app)
+    # "/u//x" is no page of ours: a 404, never a redirect (a one-click POST is not followed).
+    app.url_map.merge_slashes = False
     ours = {urlsplit(settings.base_url).netloc}
 
     @app.before_request
