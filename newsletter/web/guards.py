@@ -25,7 +25,6 @@ rate limits, and the headers a mail service's pages should send.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import math
 import secrets
 import time
@@ -39,12 +38,10 @@ from werkzeug.wrappers import Response
 
 from newsletter.config import Settings
 
-log = logging.getLogger(__name__)
-
 MAX_BODY = 64 * 1024  # bytes: a sign-up form is well under 1 KB
 # Every page of ours: its own <style> (nonce) and nothing else, posting only to itself.
 PAGE_POLICY = (
-    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; style-src {style}; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 # The "View online" copy of an email: inlined styles and remote https images, as in the mail.
@@ -95,7 +92,8 @@ def protect(app: Flask, settings: Settings, secret: bytes) -> None:
 
     @app.after_request
     def headers(response: Response) -> Response:
-        policy = PAGE_POLICY.format(nonce=g.get("csp_nonce", "none-used"))
+        used = g.get("csp_nonce")
+        policy = PAGE_POLICY.format(style=f"'nonce-{used}'" if used else "'none'")
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for older browsers
