@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,9 +105,18 @@ def _claim(session: Session, key: str, now: datetime, *, retry: bool, automatic:
     ):
         return 0
     seen = run.attempts
+    # Still as seen when the row is locked: a slow run that beat or finished meanwhile stays.
+    still = (
+        (
+            WeeklyRun.finished_at.is_(None),
+            func.coalesce(WeeklyRun.heartbeat_at, WeeklyRun.started_at) < now - SILENCE,
+        )
+        if current == "dead"
+        else (WeeklyRun.finished_at.is_not(None),)
+    )
     taken = session.execute(
         update(WeeklyRun)
-        .where(WeeklyRun.week_key == key, WeeklyRun.attempts == seen)
+        .where(WeeklyRun.week_key == key, WeeklyRun.attempts == seen, *still)
         .values(
             started_at=now,
             heartbeat_at=now,

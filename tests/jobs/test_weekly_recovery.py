@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -274,3 +275,26 @@ def test_weekly_on_the_command_line_exits_1_and_retry_runs_it_again(
     out, err = retried.communicate(timeout=60)
     assert retried.returncode == 0, err
     assert out == "week 2026-W48: issue 1 already sent\n"
+
+
+def test_of_several_runs_taking_over_a_dead_week_exactly_one_wins(
+    factory: sessionmaker[Session], settings: Settings, readers: None
+) -> None:
+    with transaction(factory) as session:
+        store_reviews(session, [review("a", "Film")], now=NOW)
+        session.add(WeeklyRun(week_key="2026-W48", started_at=NOW, heartbeat_at=NOW))
+    dispatcher, transport = _inline(factory, settings)
+    later = NOW + weekly_module.SILENCE + timedelta(seconds=1)
+    reports = []
+
+    def take_over() -> None:
+        reports.append(run_weekly(factory, settings, dispatcher, later))
+
+    threads = [threading.Thread(target=take_over) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.ran for r in reports) == [False, False, True]
+    assert len(transport.recipients) == 3
+    assert _run(factory, "2026-W48").attempts == 2
