@@ -26,6 +26,16 @@ def one_line(text: str, limit: int = REASON_MAX) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
+def describe_failure(exc: BaseException) -> str:
+    """An unforeseen error in one line: its kind and the first line of what it says (a
+    database driver's message spans lines and quotes the whole statement; SQLAlchemy wraps
+    the driver's error in ``orig``)."""
+    orig = getattr(exc, "orig", None)
+    cause = orig if isinstance(orig, BaseException) else exc
+    lines = str(cause).strip().splitlines()
+    return one_line(f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__)
+
+
 class SourceError(InputError):
     """A whole source is unusable (not a feed, truncated, wrong encoding, HTTP error, too big).
 

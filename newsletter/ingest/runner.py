@@ -25,7 +25,13 @@ from newsletter.db import transaction
 from newsletter.ingest.fetch import Fetched, Fetcher, FetchPolicy, Validators, with_query
 from newsletter.ingest.formats import detect_format, is_url, parse_source
 from newsletter.ingest.pageviews import PageViews
-from newsletter.ingest.records import Parsed, Rejection, SourceError, one_line
+from newsletter.ingest.records import (
+    Parsed,
+    Rejection,
+    SourceError,
+    describe_failure,
+    one_line,
+)
 from newsletter.ingest.store import StoreCounts, store_daily_views, store_reviews
 from newsletter.models import URL_LENGTH, FetchState, utcnow
 
@@ -249,18 +255,9 @@ def ingest_sources(
             except Exception as exc:  # hostile data tripping a parser, a database refusal
                 # The source's transaction has rolled back; the next source starts afresh.
                 log.info("ingest of %s failed", source, exc_info=True)
-                report.fail(f"{one_line(source)}: failed: {_failure(exc)}")
+                report.fail(f"{one_line(source)}: failed: {describe_failure(exc)}")
             reports.append(report)
     finally:
         if own and client is not None:
             client.close()
     return reports
-
-
-def _failure(exc: Exception) -> str:
-    """An unexpected error in one line: its kind and the first line of what it says (a
-    database driver's message spans lines and quotes the whole statement)."""
-    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
-    text = str(orig if orig is not None else exc).strip().splitlines()
-    kind = type(orig if orig is not None else exc).__name__
-    return one_line(f"{kind}: {text[0]}" if text else kind)

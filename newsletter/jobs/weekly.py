@@ -38,7 +38,7 @@ from newsletter.delivery.dispatch import Dispatcher
 from newsletter.delivery.fanout import send_issue
 from newsletter.errors import NewsletterError
 from newsletter.ingest import Fetcher, fetch_policy, ingest_sources
-from newsletter.ingest.records import one_line
+from newsletter.ingest.records import describe_failure, one_line
 from newsletter.issues.build import build_issue
 from newsletter.issues.content import get_issue
 from newsletter.issues.schedule import schedule_send
@@ -218,7 +218,7 @@ def run_weekly(
             _work(factory, settings, dispatcher, now, send_at, fetcher, report)
     except BaseException as exc:  # Ctrl+C and SystemExit are recorded too, then go on
         report.state = "failed"
-        report.outcome = f"failed: {_reason(exc)}"
+        report.outcome = f"failed: {describe_failure(exc)}"
         _finish(factory, key, attempt, clock(), report)
         if not isinstance(exc, Exception):
             raise
@@ -269,15 +269,6 @@ def _work(
     if report.ingest_errors:
         count = len(report.ingest_errors)
         report.outcome += f"; {count} source{'s' if count > 1 else ''} failed"
-
-
-def _reason(exc: BaseException) -> str:
-    """One line: the kind of error and the first line of its message (a driver's error quotes
-    its whole statement over many lines)."""
-    orig = getattr(exc, "orig", None)
-    cause = orig if isinstance(orig, BaseException) else exc
-    lines = str(cause).strip().splitlines()
-    return one_line(f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__)
 
 
 def _finish(
