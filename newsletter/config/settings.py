@@ -211,9 +211,10 @@ class Settings:
         (
             "return path for bounces, e.g. `bounces@news.example.com`: each message is then sent "
             "from `bounces+{issue}-{subscriber}-{signature}@news.example.com` (signed VERP), so "
-            "any bounce names its delivery. No `+` in the local part. Unset: the From address is "
-            "the return path, and a bounce is applied only when it quotes our Message-ID and "
-            "names the subscriber's address"
+            "any bounce names its delivery, and only signed reports are applied. No `+` in the "
+            "local part. Unset: the From address is the return path, and an unsigned report is "
+            "applied when it quotes our Message-ID, names the subscriber's address and reached "
+            "the From address (forgeable: set this in production; docs/SECURITY.md)"
         ),
     )
     bounce_imap_url: str | None = setting(
