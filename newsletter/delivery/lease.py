@@ -22,12 +22,15 @@ lease (NTP does).
 One bound: a batch whose message has been in flight for longer than ``stall_after`` (a lease
 plus ten SMTP timeouts: every read, write and connect of a transaction is bounded by that
 timeout, so a working server cannot take that long) is taken for hung; its heartbeat stops
-renewing and its rows go to other workers. When the hung transaction wakes up, its content
-leaves only if :meth:`Heartbeat.hold` (the transport's ``ready`` hook, just before the content
-goes) finds the row still the batch's; so at most one message is sent twice, the one whose
-content was already on its way or whose outcome was still waiting to be written (the one
-duplicate a killed worker is allowed). Every later write of the hung batch is guarded by its
-claim token and changes nothing, and it sends nothing more (it finds its rows gone).
+renewing and its rows can go to other workers. When the hung transaction wakes up, its
+content leaves only if :meth:`Heartbeat.hold` (the transport's ``ready`` hook, called once the
+envelope is written, before the content) finds the row still the batch's; so at most one
+message is sent twice, the one whose content was already on its way or whose outcome was still
+waiting to be written (the one duplicate a killed worker is allowed). If its rows were taken
+meanwhile, every later write of the hung batch is guarded by its claim token and it sends
+nothing more; if nobody took them yet, it renews and carries on. A wait for the shared send
+rate is not a transaction in flight: the previous outcome is committed before it. With
+pipelining, the body follows the ``ready`` check by up to the server's reply time.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, literal, select, update
+from sqlalchemy import Engine, case, func, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -159,7 +162,7 @@ class Heartbeat:
                 continue
             try:
                 self.renew()
-            except SQLAlchemyError as exc:  # the next beat tries again; ensure() decides
+            except Exception as exc:  # the next beat tries again; ensure() decides
                 log.warning("claim %s: cannot renew its lease: %s", self.token, exc)
 
 
@@ -184,7 +187,13 @@ def release_stranded(session: Session, now: datetime) -> dict[int, int]:
     ).all()
     released: dict[int, int] = {}
     for issue_id, status in found:
-        values: dict[str, object] = {"claimed_by": None, "lease_until": None}
+        # The claim counted an attempt that, but for the one message in flight, never reached
+        # a server: give it back, so kills and hangs do not use up a row's temporary retries.
+        values: dict[str, object] = {
+            "claimed_by": None,
+            "lease_until": None,
+            "attempts": case((Delivery.attempts > 0, Delivery.attempts - 1), else_=0),
+        }
         if status is IssueStatus.CANCELLED:
             values.update(state=DeliveryState.CANCELLED, next_at=None)
         else:

@@ -27,11 +27,12 @@ this batch's lease ran out is never overwritten.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, null, update
+from sqlalchemy import Connection, Engine, and_, bindparam, literal_column, null, or_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -40,14 +41,26 @@ from newsletter.mail.transport import PermanentFailure
 from newsletter.models import Delivery, DeliveryState, Subscriber
 from newsletter.subscribers.health import SoftBounceRule, hard_failure, soft_failure
 
+log = logging.getLogger(__name__)
+
 # Built once: SQLAlchemy compiles it once per dialect and then only binds values. The binds
 # take the columns' own types (UTC timestamps, the state enum's stored values).
 _columns = Delivery.__table__.c
+_RELEASED = (DeliveryState.QUEUED, DeliveryState.CANCELLED)
 _MARK = (
     update(Delivery)
     .where(
         Delivery.id == bindparam("b_id", type_=_columns.id.type),
-        Delivery.claimed_by == bindparam("b_token", type_=_columns.claimed_by.type),
+        or_(
+            Delivery.claimed_by == bindparam("b_token", type_=_columns.claimed_by.type),
+            # Released meanwhile (our lease ran out during a long database lock wait) and not
+            # claimed again: the outcome is still a fact, and recording it spares a resend.
+            and_(
+                Delivery.claimed_by.is_(None),
+                # literals, not binds: the statement is also run as plain SQL (PostgreSQL)
+                Delivery.state.in_([literal_column(f"'{s.value}'") for s in _RELEASED]),
+            ),
+        ),
     )
     .values(
         state=bindparam("b_state", type_=_columns.state.type),
@@ -157,17 +170,24 @@ class OutcomeLog:
         try:
             cursor = self._cursor
             if cursor is None:
-                conn.execute(_MARK, staged)
+                matched = getattr(conn.execute(_MARK, staged), "rowcount", 1)
                 conn.commit()
             else:  # PostgreSQL, autocommit: each statement is its own transaction
                 if wait:
                     cursor.execute("SET synchronous_commit = on")
                 cursor.execute(self._sql, {**staged, "b_state": staged["b_state"].value})
+                matched = cursor.rowcount
                 if wait:
                     cursor.execute("SET synchronous_commit = off")
                     self._since_sync = 0
         except self._errors as exc:
             raise RecordError(f"cannot record delivery {staged['b_id']}: {exc}") from exc
+        if matched == 0:  # another batch claimed the row after our lease ran out
+            log.warning(
+                "delivery %s: its outcome (%s) was not recorded: another batch holds the row",
+                staged["b_id"],
+                staged["b_state"].value,
+            )
         self._staged = None
 
     def refused(

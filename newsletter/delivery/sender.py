@@ -208,11 +208,7 @@ class Sender:
                 raise RecordError(f"cannot renew the lease of claim {claim.token}: {exc}") from exc
             if row.delivery_id in owned:
                 retries = result.retry
-                beat.busy()
-                try:
-                    self._send_one(issue_id, row, templates[row.mask], log, beat, result)
-                finally:
-                    beat.idle()
+                self._send_one(issue_id, row, templates[row.mask], log, beat, result)
                 self._failures = self._failures + 1 if result.retry > retries else 0
                 if self._failures >= self.pause_after_failures:
                     log.flush(durable=True)
@@ -300,7 +296,12 @@ class Sender:
             result.errors.append(f"{row.email}: {reason}")
             return
         # The shared rate (NEWSLETTER_SEND_RATE across all workers, NEWSLETTER_DOMAIN_RATE per
-        # recipient domain) is taken just before the message goes, never for skipped rows.
+        # recipient domain) is taken just before the message goes, never for skipped rows. A
+        # wait for it can be long (many workers, one strict domain): the previous outcome is
+        # committed first, so no delivered message waits unrecorded while the lease is at risk,
+        # and the wait is not counted as a transaction in flight (the heartbeat keeps renewing).
+        if not isinstance(self.limiter, NoLimit):
+            log.flush()
         self.limiter.acquire(row.email.rpartition("@")[2])
 
         def ready() -> None:
@@ -315,9 +316,13 @@ class Sender:
                 if self.return_path
                 else self.mail_from
             )
-            self.transport.send(
-                Envelope(mail_from, row.email, row.message_id), message, ready=ready
-            )
+            beat.busy()  # only the transaction itself counts towards "hung"
+            try:
+                self.transport.send(
+                    Envelope(mail_from, row.email, row.message_id), message, ready=ready
+                )
+            finally:
+                beat.idle()
         except RecordError:
             raise  # the database failed, not the transport: stop the batch
         except LeaseLost:

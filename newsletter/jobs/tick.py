@@ -23,6 +23,7 @@ from newsletter.db import transaction
 from newsletter.delivery.claim import claimable
 from newsletter.delivery.dispatch import Dispatcher
 from newsletter.delivery.fanout import send_issue
+from newsletter.delivery.lease import release_stranded
 from newsletter.errors import WorkError
 from newsletter.issues.schedule import unschedule
 from newsletter.issues.status import IllegalTransition
@@ -65,6 +66,8 @@ def tick(
         except WorkError as exc:  # nobody eligible, or another tick started it first
             report.errors.append(str(exc))
             _unschedule_if_stuck(factory, issue_id, str(exc), now)
+    with transaction(factory) as session:  # rows of dead workers, any issue (Rescue's job too)
+        release_stranded(session, now)
     for issue_id, count in _overdue(factory, now).items():
         batches = math.ceil(count / settings.batch_size)
         dispatcher.dispatch(issue_id, batches)

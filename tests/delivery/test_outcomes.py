@@ -170,6 +170,10 @@ def test_postgres_waits_for_the_disk_every_nth_commit_and_at_the_end(
             statements.append("mark" if "last_error" in sql else sql)
             return self.cursor.execute(sql, params)
 
+        @property
+        def rowcount(self) -> int:
+            return int(self.cursor.rowcount)
+
         def close(self) -> None:
             self.cursor.close()
 
