@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -45,9 +47,22 @@ def load_secret(settings: Settings) -> bytes:
     try:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32), encoding="ascii")
-            path.chmod(0o600)
-        return path.read_bytes().strip()
+            # O_EXCL: of several processes starting at once exactly one writes the key and the
+            # others read it; 0o600 from the start, never readable by others for a moment.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(secrets.token_urlsafe(32))
+        key = path.read_bytes().strip()
+        for _ in range(50):  # another process created it and is writing it
+            if key:
+                break
+            time.sleep(0.01)
+            key = path.read_bytes().strip()
+        return key
     except OSError as exc:
         raise InputError(f"{path}: cannot keep the secret key: {exc.strerror}") from exc
 

@@ -87,7 +87,11 @@ def recipient_address(display_name: str | None, address: str) -> Address:
     local, _, domain = clean(address).rpartition("@")
     if local.isascii():
         domain = ascii_domain(domain)
-    return Address(display_name=clean(display_name or ""), username=local, domain=domain)
+    # The email package writes a name that is already an RFC 2047 encoded word ("=?utf-8?q?
+    # ...?=") as it is, and the reader decodes it: "<", "," and "@" inside would then become
+    # addresses. Broken apart, it is plain text, quoted or encoded like any other name.
+    name = clean(display_name or "").replace("=?", "= ?")
+    return Address(display_name=name, username=local, domain=domain)
 
 
 def encode_address(display_name: str | None, address: str, name: str = "To") -> str:

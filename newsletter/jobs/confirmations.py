@@ -112,10 +112,10 @@ class ConfirmationQueue:
                 )
                 self._thread.start()
                 atexit.register(self.close)
-        try:
-            self._queue.put_nowait(subscriber_id)
-        except queue.Full:
-            raise RuntimeError("too many confirmations are waiting to be sent") from None
+            try:  # under the lock: nothing can be queued behind close()'s stop marker
+                self._queue.put_nowait(subscriber_id)
+            except queue.Full:
+                raise RuntimeError("too many confirmations are waiting to be sent") from None
         return Handed(queued=True)
 
     def join(self, timeout: float = 30.0) -> bool:
@@ -141,6 +141,21 @@ class ConfirmationQueue:
             return
         self._queue.put(None)
         thread.join(timeout)
+        # What the thread could not send in time is withdrawn, so those people may ask again
+        # at once instead of waiting out the hourly throttle for a mail that never left.
+        left = 0
+        while True:
+            try:
+                subscriber_id = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if subscriber_id is not None:
+                left += 1
+                withdraw_request(self._factory, subscriber_id)
+        if left:
+            log.warning(
+                "%d confirmation(s) not sent before shutdown; their requests withdrawn", left
+            )
 
     def _drain(self) -> None:
         while True:

@@ -10,9 +10,13 @@ response. The consent rules themselves are :mod:`newsletter.subscribers.consent`
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
+
+from sqlalchemy.exc import IntegrityError
 
 from newsletter.db import transaction
 from newsletter.errors import FieldError
@@ -29,12 +33,12 @@ from newsletter.subscribers.parse import (
     SubscriberRow,
     address_field,
     clean_name,
-    email_hash,
     parse_subscribers,
 )
 from newsletter.subscribers.signup import withdraw_request
 from newsletter.subscribers.store import ImportCounts, import_rows
 from newsletter.subscribers.suppression import forget as forget_person
+from newsletter.tokens import load_secret
 
 
 def picks(categories: str | list[str]) -> list[str]:
@@ -58,15 +62,17 @@ def person_name(raw: str | None) -> str | None:
     return name
 
 
-def address_key(email: str) -> str:
-    """What a sign-up's address is counted under for rate limits: the SHA-256 of the address
-    as it would be stored (of the text as typed when it is not an address), so the limiter's
-    store holds no addresses."""
+def address_key(ctx: Context, email: str) -> str:
+    """What a sign-up's address is counted under for rate limits: an HMAC of the address as it
+    would be stored (of the text as typed when it is not an address) under a key derived from
+    the secret key, so the limiter's store (Redis) holds no address, nor a plain hash that a
+    list of known addresses would reverse."""
     try:
         key = address_field(email)
     except FieldError:
         key = email.strip().lower()
-    return email_hash(key)
+    secret = hmac.new(load_secret(ctx.settings), b"newsletter sign-up limit", hashlib.sha256)
+    return hmac.new(secret.digest(), key.encode(), hashlib.sha256).hexdigest()
 
 
 def confirmation_queue(ctx: Context) -> ConfirmationQueue:
@@ -98,10 +104,20 @@ def sign_up(
     key = address_field(email)
     name = person_name(name)
     chosen = picks(categories)
-    with transaction(ctx.factory) as session:
-        result = consent.subscribe(
-            session, key, name, chosen, now or ctx.clock(), source=source, channel=channel
-        )
+    when = now or ctx.clock()
+    try:
+        with transaction(ctx.factory) as session:
+            result = consent.subscribe(
+                session, key, name, chosen, when, source=source, channel=channel
+            )
+    except IntegrityError:
+        # Two sign-ups of one new address at once (PostgreSQL): the other inserted it first.
+        # Taken again, this one finds the row, so the answer is the same as for any known
+        # address (a 500 here would tell that the address was not on the list).
+        with transaction(ctx.factory) as session:
+            result = consent.subscribe(
+                session, key, name, chosen, when, source=source, channel=channel
+            )
     if not result.send_confirmation or result.subscriber_id is None:
         return SignUp(result, Handed())
     try:

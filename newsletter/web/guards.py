@@ -76,6 +76,7 @@ def protect(app: Flask, settings: Settings, secret: bytes) -> None:
     # "/u//x" is no page of ours: a 404, never a redirect (a one-click POST is not followed).
     app.url_map.merge_slashes = False
     ours = {urlsplit(settings.base_url).netloc}
+    https = settings.base_url.startswith("https://")
 
     @app.before_request
     def check_form() -> None:
@@ -99,6 +100,8 @@ def protect(app: Flask, settings: Settings, secret: bytes) -> None:
         response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for older browsers
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cache-Control"] = "no-store, max-age=0"
+        if https:  # RFC 6797: browsers keep to https, so no link with a token goes in clear
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
 
     def refused(title: str, message: str, status: int) -> tuple[str, int]:
@@ -136,15 +139,34 @@ def nonce() -> str:
     return value
 
 
+# Where our own proxy may be: loopback and the private ranges of RFC 1918 and RFC 4193.
+# Python's is_private is wider (documentation ranges, Teredo's 2001::/32 whose clients are
+# anyone on the internet), which would let any such client name itself in X-Forwarded-For.
+PROXY_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
 def client_address() -> str:
-    """Who is asking, for the per-client limit (see the module's docstring)."""
+    """Who is asking, for the per-client limit (see the module's docstring). The last
+    ``X-Forwarded-For`` entry counts only when the peer is our proxy (loopback or a private
+    network) and the entry is an IP address; an IPv6 client is counted by its /64, the block
+    one subscriber line gets, so that cycling through its addresses does not reset the limit."""
     peer = request.remote_addr or "unknown"
     forwarded = request.headers.get("X-Forwarded-For", "").rpartition(",")[2].strip()
     try:
-        behind_proxy = ipaddress.ip_address(peer).is_private  # loopback is private too
+        address = ipaddress.ip_address(peer)
+        behind_proxy = any(address in net for net in PROXY_NETWORKS)
     except ValueError:
         behind_proxy = False
-    return forwarded[:64] if forwarded and behind_proxy else peer
+    try:
+        client = ipaddress.ip_address(forwarded if forwarded and behind_proxy else peer)
+    except ValueError:
+        return peer
+    if client.version == 6:
+        return str(ipaddress.ip_network(f"{client}/64", strict=False))
+    return str(client)
 
 
 def rate_limiter(app: Flask, settings: Settings) -> Limiter:

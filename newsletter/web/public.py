@@ -88,7 +88,7 @@ def limit_sign_up(app: Flask, limiter: Limiter, settings: Settings) -> None:
     not: a limit that skipped some outcomes would tell them apart)."""
 
     def address() -> str:
-        return people.address_key(request.form.get("email", ""))
+        return people.address_key(services(), request.form.get("email", ""))
 
     by_address = limiter.limit(settings.signup_address_limit, key_func=address, methods=["POST"])
     by_client = limiter.limit(settings.signup_client_limit, methods=["POST"])
