@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from newsletter.ingest.exports import json_limit
-from newsletter.ingest.html import parse_fragment
+from newsletter.ingest.html import byline, parse_fragment
 from newsletter.ingest.normalize import ItemRejected, make_record
 from newsletter.ingest.records import Parsed, Rejection, SourceError
 from newsletter.ingest.reviewbox import ReviewFacts, parse_score, review_facts
@@ -91,7 +91,7 @@ def _image(post: dict[str, Any]) -> str | None:
 def _author(post: dict[str, Any]) -> str | None:
     for author in _embedded(post, "author")[:1]:
         if isinstance(author, dict) and "code" not in author and author.get("name"):
-            return str(author["name"])
+            return byline(author["name"])  # a display name set to an address is no byline
     return None
 
 

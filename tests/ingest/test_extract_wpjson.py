@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -126,3 +127,22 @@ def test_invalid_json_is_a_source_error() -> None:
     with pytest.raises(SourceError) as caught:
         _parse("invalid.json")
     assert "JSON" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("priya@critics.example.org", None),  # a display name left as the login address
+        ("Priya Das <priya@critics.example.org>", "Priya Das"),
+        ("Priya Das", "Priya Das"),
+    ],
+)
+def test_an_author_shown_as_an_address_gives_no_byline(name: str, expected: str | None) -> None:
+    """The same byline rule as feeds and pages: an address is never published as a byline."""
+    posts = json.loads((FIXTURES / "wp-json" / "posts.json").read_text(encoding="utf-8"))
+    posts[0]["_embedded"]["author"][0]["name"] = name
+    data = json.dumps(posts).encode()
+    parsed = parse_source("posts.json", data, "wp-json", SITE)
+    assert isinstance(parsed, Parsed)
+    first = next(r for r in parsed.records if r.url == posts[0]["link"])
+    assert first.author == expected
