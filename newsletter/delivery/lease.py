@@ -44,6 +44,7 @@ from sqlalchemy import Engine, case, func, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from newsletter.delivery.claim import claimable
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -209,3 +210,30 @@ def release_stranded(session: Session, now: datetime) -> dict[int, int]:
         if count and status is IssueStatus.SENDING:
             released[issue_id] = count
     return released
+
+
+def orphaned(session: Session, now: datetime, quiet: timedelta) -> dict[int, int]:
+    """Due rows of sending issues on which nothing is happening: no row of the issue is held
+    (``sending``) and none was sent for ``quiet``. Their batch task is gone: a worker killed
+    after taking the task from the broker but before claiming its rows leaves the task
+    unacknowledged until the broker's visibility timeout (an hour) and the rows queued with no
+    task to take them. An idle worker that finds such rows dispatches batches for them (a
+    task too many claims nothing and ends); the minute tick's five-minute rule is the net.
+    Returns due rows per issue."""
+    found: dict[int, int] = {}
+    for issue_id in session.scalars(select(Issue.id).where(Issue.status == IssueStatus.SENDING)):
+        mine = Delivery.issue_id == issue_id
+        held = session.scalar(
+            select(func.count()).where(mine, Delivery.state == DeliveryState.SENDING)
+        )
+        if held:
+            continue
+        issue = session.get(Issue, issue_id)
+        last = session.scalar(select(func.max(Delivery.sent_at)).where(mine))
+        moved = max(x for x in (last, issue.updated_at if issue else None, now - quiet) if x)
+        if moved > now - quiet:
+            continue
+        count = session.scalar(select(func.count()).where(mine, claimable(now)))
+        if count:
+            found[issue_id] = count
+    return found

@@ -17,7 +17,8 @@
   the command line still overrides this.
 - :class:`Rescue`: every third of ``NEWSLETTER_DELIVERY_LEASE``, an idle worker hands the rows
   of workers that stopped renewing their lease (killed) back to the queue and dispatches a
-  batch for them (``tasks.rescue_stranded``): a killed worker's batch goes on within seconds.
+  batch for them (``tasks.rescue_stranded``): a killed worker's batch goes on within seconds;
+  so do due rows whose task was lost with a worker killed before it claimed them.
 - publishing waits at most a few seconds for the broker (``broker_connection_timeout`` and the
   dispatcher's retry policy): a command whose broker is down says so instead of hanging.
 - results are ignored: the database is the record of what happened.

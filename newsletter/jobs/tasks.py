@@ -24,7 +24,7 @@ from newsletter.config import Settings
 from newsletter.db import make_engine, session_factory, transaction
 from newsletter.delivery import make_sender
 from newsletter.delivery.dispatch import BrokerUnavailable, CeleryDispatcher
-from newsletter.delivery.lease import release_stranded
+from newsletter.delivery.lease import orphaned, release_stranded
 from newsletter.delivery.sender import Sender
 from newsletter.jobs.confirmations import TASK as CONFIRMATION_TASK
 from newsletter.mail import make_transport
@@ -66,15 +66,19 @@ def rescue_stranded(app: Any) -> dict[int, int]:
     try:
         with transaction(sender.factory) as session:
             released = release_stranded(session, utcnow())
+        with sender.factory() as session:
+            idle = orphaned(session, utcnow(), sender.lease)
     except SQLAlchemyError as exc:
         log.warning("cannot look for stranded deliveries: %s", exc)
         return {}
-    batches = {i: math.ceil(n / sender.settings.batch_size) for i, n in released.items()}
+    due = {**idle, **released}
+    batches = {i: math.ceil(n / sender.settings.batch_size) for i, n in due.items()}
     for issue_id, count in batches.items():
         log.warning(
-            "issue %s: %s deliveries of a worker that stopped renewing its lease are queued again",
+            "issue %s: %s deliveries of a worker that stopped renewing its lease or lost its "
+            "task are queued again",
             issue_id,
-            released[issue_id],
+            due[issue_id],
         )
         try:  # if this fails too, the rows are due: the minute tick dispatches them
             CeleryDispatcher(app).dispatch(issue_id, count)

@@ -18,12 +18,12 @@ from newsletter.db import transaction
 from newsletter.delivery.claim import claim_batch
 from newsletter.delivery.control import cancel_issue
 from newsletter.delivery.fanout import start_send
-from newsletter.delivery.lease import release_stranded
+from newsletter.delivery.lease import orphaned, release_stranded
 from newsletter.delivery.outcomes import OutcomeLog
 from newsletter.delivery.sender import Sender
 from newsletter.jobs.tick import tick
 from newsletter.mail.memory import MemoryTransport
-from newsletter.models import Delivery, DeliveryState, utcnow
+from newsletter.models import Delivery, DeliveryState, Issue, utcnow
 from tests.helpers.factories import NOW, delivery_counts, issue_with, review
 
 
@@ -124,3 +124,23 @@ def test_the_tick_hands_back_a_cancelled_issues_stranded_rows(
         session.execute(update(Delivery).values(lease_until=NOW - timedelta(seconds=1)))
     tick(factory, settings, Recorded(), NOW + timedelta(days=3))
     assert delivery_counts(factory, issue_id) == {DeliveryState.CANCELLED: 3}
+
+
+def test_rows_whose_task_was_lost_are_found_once_nothing_moves(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    """A worker killed after taking a batch task and before claiming leaves fresh rows with
+    no task (the task waits out the broker's visibility timeout): an idle worker finds them
+    once nothing of the issue is held and nothing was sent for a lease."""
+    issue_id = _issue(factory, settings, 3)
+    quiet = timedelta(seconds=15)
+    with transaction(factory) as session:
+        session.execute(update(Issue).values(updated_at=NOW))
+    with factory() as session:
+        assert orphaned(session, NOW + timedelta(seconds=5), quiet) == {}  # too soon to say
+        assert orphaned(session, NOW + timedelta(seconds=20), quiet) == {issue_id: 3}
+    with transaction(factory) as session:  # a live batch holds one row: not orphaned
+        claim = claim_batch(session, issue_id, NOW, "live", 1, quiet)
+        assert claim is not None
+    with factory() as session:
+        assert orphaned(session, NOW + timedelta(seconds=20), quiet) == {}
