@@ -15,7 +15,7 @@ from newsletter.cli._app import describe
 from newsletter.cli._issues import parse_move
 from newsletter.errors import FieldError, InputError
 from tests.helpers.cli import run
-from tests.helpers.env import FIXTURES, TEST_DATABASE_URL, backend
+from tests.helpers.env import FIXTURES
 
 VERBS = [
     [],
@@ -81,25 +81,6 @@ def test_commands_before_db_upgrade_say_so(tmp_path: Path) -> None:
     result = run(["issue", "status", "1"], tmp_path)
     assert result.returncode == 2
     assert "run 'newsletter db upgrade' first" in result.stderr
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'data' / 'cli.db'}"
-    if backend() == "postgresql":
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    return {
-        "NEWSLETTER_DATABASE_URL": url,
-        "NEWSLETTER_DATA_DIR": str(tmp_path / "data"),
-        "NEWSLETTER_SECRET_KEY": "k",
-        "NEWSLETTER_BASE_URL": "https://news.example.org",
-    }
 
 
 def test_editor_flow_build_preview_send_status(tmp_path: Path, env: dict[str, str]) -> None:

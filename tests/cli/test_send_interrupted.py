@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.helpers.cli import run
-from tests.helpers.env import FIXTURES, TEST_DATABASE_URL, backend, clean_environ, free_port
+from tests.helpers.env import FIXTURES, clean_environ, free_port
 from tests.helpers.smtp import Recorder, serving
 
 READERS = [f"reader{i:03d}@example.com" for i in range(120)]
@@ -33,23 +32,6 @@ class Slow(Recorder):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(0.03)
         return await super().handle_DATA(server, session, envelope)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'data' / 'cli.db'}"
-    if backend() == "postgresql":
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    return {
-        "NEWSLETTER_DATABASE_URL": url,
-        "NEWSLETTER_DATA_DIR": str(tmp_path / "data"),
-        "NEWSLETTER_SECRET_KEY": "k",
-        "NEWSLETTER_BASE_URL": "https://news.example.org",
-    }
 
 
 @pytest.fixture
