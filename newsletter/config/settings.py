@@ -18,22 +18,23 @@ import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, fields, replace
 from datetime import time
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from newsletter.config import values as v
 from newsletter.config.declaration import Declaration, parse, setting, variable_of
-from newsletter.config.values import PREFIX, SmtpConfig, WeeklyAt, parse_smtp_url, read_dotenv
+from newsletter.config.derived import Derived
+from newsletter.config.values import PREFIX, WeeklyAt, read_dotenv
 from newsletter.errors import ConfigError
 
 _WEEKLY = WeeklyAt(4, time(9, 0), ZoneInfo("America/New_York"))
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every knob of the pipeline, each declared once (README, "Settings")."""
+class Settings(Derived):
+    """Every knob of the pipeline, each declared once (README, "Settings"); what they imply
+    (the envelope sender, the mail domain...) is in :class:`~newsletter.config.derived.Derived`."""
 
     database_url: str = setting(
         "sqlite:///newsletter-data/newsletter.db",
@@ -285,53 +286,6 @@ class Settings:
         "half-life of the trending decay",
         text=v.number_text,
     )
-
-    # -- derived values -------------------------------------------------------------------
-    @property
-    def sender_email(self) -> str:
-        return parseaddr(self.from_address)[1]
-
-    @property
-    def mail_domain(self) -> str:
-        return self.sender_email.rpartition("@")[2]
-
-    @property
-    def list_id(self) -> str:
-        """RFC 2919 List-Id: a human phrase and a unique dotted identifier."""
-        return f"{self.site_name} <weekly.{self.mail_domain}>"
-
-    @property
-    def unsubscribe_mailto(self) -> str:
-        return f"unsubscribe@{self.mail_domain}"
-
-    @property
-    def verp(self) -> tuple[str, str] | None:
-        """NEWSLETTER_BOUNCE_ADDRESS split for VERP: ``bounces@d`` -> ("bounces", "d")."""
-        if not self.bounce_address:
-            return None
-        local, _, domain = parseaddr(self.bounce_address)[1].rpartition("@")
-        return local, domain
-
-    @property
-    def timezone(self) -> ZoneInfo:
-        """The site's zone: week keys and the weekly send time are read in it."""
-        return self.weekly_at.tz
-
-    @property
-    def outbox_dir(self) -> Path:
-        return self.data_dir / "outbox"
-
-    @property
-    def limiter_url(self) -> str | None:
-        """Where workers share the send rate: NEWSLETTER_REDIS_URL, else a Redis broker."""
-        if self.redis_url:
-            return self.redis_url
-        broker = self.broker_url or ""
-        return broker if broker.startswith(("redis://", "rediss://", "unix://")) else None
-
-    @property
-    def smtp(self) -> SmtpConfig | None:
-        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     # -- construction ---------------------------------------------------------------------
     def with_overrides(self, **changes: Any) -> Settings:

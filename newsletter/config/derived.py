@@ -1,0 +1,71 @@
+"""Values derived from the declared settings (the envelope sender, the mail domain, where the
+shared rate lives...), one place each. :class:`Derived` is a base of
+:class:`~newsletter.config.settings.Settings`; it declares no setting of its own."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from newsletter.config.values import SmtpConfig, WeeklyAt, parse_smtp_url
+
+
+class Derived:
+    """What the declared settings imply. The attributes below are the declared settings these
+    properties read (fields of the dataclass that inherits this)."""
+
+    from_address: str
+    site_name: str
+    bounce_address: str | None
+    weekly_at: WeeklyAt
+    data_dir: Path
+    redis_url: str | None
+    broker_url: str | None
+    smtp_url: str | None
+
+    @property
+    def sender_email(self) -> str:
+        return parseaddr(self.from_address)[1]
+
+    @property
+    def mail_domain(self) -> str:
+        return self.sender_email.rpartition("@")[2]
+
+    @property
+    def list_id(self) -> str:
+        """RFC 2919 List-Id: a human phrase and a unique dotted identifier."""
+        return f"{self.site_name} <weekly.{self.mail_domain}>"
+
+    @property
+    def unsubscribe_mailto(self) -> str:
+        return f"unsubscribe@{self.mail_domain}"
+
+    @property
+    def verp(self) -> tuple[str, str] | None:
+        """NEWSLETTER_BOUNCE_ADDRESS split for VERP: ``bounces@d`` -> ("bounces", "d")."""
+        if not self.bounce_address:
+            return None
+        local, _, domain = parseaddr(self.bounce_address)[1].rpartition("@")
+        return local, domain
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The site's zone: week keys and the weekly send time are read in it."""
+        return self.weekly_at.tz
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def limiter_url(self) -> str | None:
+        """Where workers share the send rate: NEWSLETTER_REDIS_URL, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.broker_url or ""
+        return broker if broker.startswith(("redis://", "rediss://", "unix://")) else None
+
+    @property
+    def smtp(self) -> SmtpConfig | None:
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
