@@ -7,7 +7,9 @@ request stores a sign-up and answers; the queue's thread then hands its confirma
 worker (broker set) or sends it on a transport made for it, so no request waits for a mail
 server and no two threads share an SMTP connection. The only cookie is the forms' CSRF
 session (:mod:`newsletter.web.guards`). Production: ``gunicorn 'newsletter.web:create_app()'``
-(settings from the environment), or ``newsletter serve`` for a single process.
+(settings from the environment; like ``serve`` on a public address, it refuses to start
+without a 32-byte key and an https base URL unless that URL is on loopback), or
+``newsletter serve`` for a single process.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import weakref
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +47,11 @@ def create_app(
     from newsletter.web.public import limit_sign_up, public
     from newsletter.web.tracking import tracking
 
+    if settings is None and context is None:  # the production path: gunicorn, settings from env
+        settings = Settings.from_env()
+        # gunicorn binds where it is told and does not say where: the public URL's host says
+        # whether this app is meant for other machines, and then it needs what serve needs.
+        check_exposure(settings, urlsplit(settings.base_url).hostname or "", "NEWSLETTER_BASE_URL")
     settings = settings or (context.settings if context else Settings.from_env())
     if context is None and factory is not None:
         context = Context(settings, factory)
@@ -79,7 +87,7 @@ def confirmations(app: Flask | None = None) -> ConfirmationQueue:
     return queue
 
 
-def check_exposure(settings: Settings, host: str) -> None:
+def check_exposure(settings: Settings, host: str, where: str = "--host") -> None:
     """Refuse to serve on an address other machines can reach without what makes that safe:
     a ``NEWSLETTER_SECRET_KEY`` of at least :data:`SECRET_MIN` bytes (links are forged with the
     key, and a generated one is not shared with other processes) and an https
@@ -99,5 +107,5 @@ def check_exposure(settings: Settings, host: str) -> None:
         missing.append("an https:// NEWSLETTER_BASE_URL")
     if missing:
         raise WorkError(
-            f"--host {host}: refusing to serve beyond this machine without {' and '.join(missing)}"
+            f"{where} {host}: refusing to serve beyond this machine without {' and '.join(missing)}"
         )

@@ -96,3 +96,22 @@ def test_serving_beyond_loopback_with_both_starts(
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_production_factory_applies_the_same_rule(
+    settings: Settings, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gunicorn 'newsletter.web:create_app()'`` reads the environment and cannot see where it
+    is bound: a public base URL then needs what ``serve --host`` needs."""
+    from newsletter.web import create_app
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    for key, value in settings.with_overrides(secret_key="short").as_environ().items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(WorkError, match=r"NEWSLETTER_BASE_URL news\.example\.org: refusing"):
+        create_app()
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", STRONG)
+    assert create_app().name == "newsletter.web"
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "short")
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "http://127.0.0.1:8000")  # a developer's app
+    assert create_app().name == "newsletter.web"
