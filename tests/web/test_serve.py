@@ -10,11 +10,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import Engine
 
 from newsletter.config import Settings
 from newsletter.errors import WorkError
-from newsletter.web import check_exposure
+from newsletter.services import Context
+from newsletter.web import check_exposure, confirmations
 from tests.helpers.cli import run
 from tests.helpers.env import clean_environ, free_port
 
@@ -111,7 +113,17 @@ def test_the_production_factory_applies_the_same_rule(
     with pytest.raises(WorkError, match=r"NEWSLETTER_BASE_URL news\.example\.org: refusing"):
         create_app()
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", STRONG)
-    assert create_app().name == "newsletter.web"
+    _started(create_app())
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "short")
     monkeypatch.setenv("NEWSLETTER_BASE_URL", "http://127.0.0.1:8000")  # a developer's app
-    assert create_app().name == "newsletter.web"
+    _started(create_app())
+
+
+def _started(app: Flask) -> None:
+    """The app was built; close what it opened (its own engine's pooled connections)."""
+    assert app.name == "newsletter.web"
+    confirmations(app).close(0)
+    context: Context = app.extensions["newsletter"]
+    bind = context.factory.kw["bind"]
+    assert isinstance(bind, Engine)
+    bind.dispose()
