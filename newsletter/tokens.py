@@ -67,6 +67,12 @@ def load_secret(settings: Settings) -> bytes:
         raise InputError(f"{path}: cannot keep the secret key: {exc.strerror}") from exc
 
 
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """A key of its own for ``purpose``, derived from the secret key (HMAC-SHA256), so that no
+    use of the key can stand in for another (link tokens, the form session, rate-limit keys)."""
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
 class Signer:
     def __init__(self, key: bytes) -> None:
         self._key = key

@@ -280,6 +280,7 @@ class Sender:
             name=row.name,
             category_mask=row.category_mask,
         )
+        tag = self.tags.for_delivery(issue_id, row.subscriber_id)  # signed once: header, VERP
         try:
             message = template.build(
                 recipient,
@@ -287,7 +288,7 @@ class Sender:
                 message_id=row.message_id,
                 date=utcnow(),
                 unsubscribe_mailto=self.unsubscribe_mailto,
-                tag=self.tags.for_delivery(issue_id, row.subscriber_id),
+                tag=tag,
             )
         except Exception as exc:  # bad data must fail its own row, not the whole batch
             reason = f"cannot build the message: {type(exc).__name__}: {exc}"
@@ -311,11 +312,7 @@ class Sender:
         try:
             # The previous message's outcome is committed through ``ready``, while the mail
             # server reads this one's envelope (see newsletter.delivery.outcomes).
-            mail_from = (
-                self.return_path.for_delivery(issue_id, row.subscriber_id)
-                if self.return_path
-                else self.mail_from
-            )
+            mail_from = self.return_path.at(tag) if self.return_path else self.mail_from
             beat.busy()  # only the transaction itself counts towards "hung"
             try:
                 self.transport.send(

@@ -38,7 +38,9 @@ class Identified:
     signed: bool
 
 
-_TAG = re.compile(rf"(?:c|(?P<issue>{_ID}))-(?P<sub>{_ID})-(?P<sig>[0-9a-f]{{10}})", re.IGNORECASE)
+_NAMES = rf"(?:c|(?P<issue>{_ID}))-(?P<sub>{_ID})"  # "7-42" or "c-42": the tag before its sig
+_SIG = r"(?P<sig>[0-9a-f]{10})"
+_TAG = re.compile(rf"{_NAMES}-{_SIG}", re.IGNORECASE)
 
 
 class MessageTags:
@@ -70,13 +72,18 @@ class MessageTags:
     def identify(self, value: str) -> Identified | None:
         """The message a tag names, only if its signature verifies (else None)."""
         found = _TAG.fullmatch(value.strip())
-        if found is None:
+        return self.read(found) if found else None
+
+    def read(self, found: re.Match[str]) -> Identified | None:
+        """What a match of the tag grammar names: signed when its ``sig`` verifies, unsigned
+        when it has none (a bare VERP address), None when a ``sig`` does not verify (forged or
+        altered)."""
+        issue, sub, sig = found.group("issue"), found.group("sub"), found.group("sig")
+        if sig is not None and not hmac.compare_digest(
+            sig.lower(), self.sign(f"{issue or 'c'}-{sub}")
+        ):
             return None
-        issue, sub = found.group("issue"), found.group("sub")
-        expected = self.sign(f"{issue or 'c'}-{sub}")
-        if not hmac.compare_digest(found.group("sig").lower(), expected):
-            return None
-        return Identified(int(issue) if issue else None, int(sub), signed=True)
+        return Identified(int(issue) if issue else None, int(sub), signed=sig is not None)
 
 
 class ReturnPath:
@@ -84,9 +91,7 @@ class ReturnPath:
         self.local, self.domain = local, domain
         self._tags = MessageTags(key)
         self._pattern = re.compile(
-            rf"{re.escape(local)}\+(?:c|(?P<issue>{_ID}))-(?P<sub>{_ID})(?:-(?P<sig>[0-9a-f]{{10}}))?"
-            rf"@{re.escape(domain)}",
-            re.IGNORECASE,
+            rf"{re.escape(local)}\+{_NAMES}(?:-{_SIG})?@{re.escape(domain)}", re.IGNORECASE
         )
 
     @classmethod
@@ -94,22 +99,17 @@ class ReturnPath:
         verp = settings.verp
         return cls(verp[0], verp[1], load_secret(settings)) if verp else None
 
-    def _sign(self, text: str) -> str:
-        return self._tags.sign(text)
+    def at(self, tag: str) -> str:
+        """The return path carrying a signed tag (:class:`MessageTags`): a sender that puts
+        the tag in the header too signs once."""
+        return f"{self.local}+{tag}@{self.domain}"
 
     def for_delivery(self, issue_id: int, subscriber_id: int) -> str:
-        return f"{self.local}+{self._tags.for_delivery(issue_id, subscriber_id)}@{self.domain}"
+        return self.at(self._tags.for_delivery(issue_id, subscriber_id))
 
     def for_confirmation(self, subscriber_id: int) -> str:
-        return f"{self.local}+{self._tags.for_confirmation(subscriber_id)}@{self.domain}"
+        return self.at(self._tags.for_confirmation(subscriber_id))
 
     def identify(self, address: str) -> Identified | None:
         found = self._pattern.fullmatch(address.strip())
-        if found is None:
-            return None
-        issue, sub, sig = found.group("issue"), found.group("sub"), found.group("sig")
-        tag = f"{issue or 'c'}-{sub}"
-        signed = sig is not None and hmac.compare_digest(sig.lower(), self._sign(tag))
-        if sig is not None and not signed:
-            return None  # a signature that does not verify: forged or altered
-        return Identified(int(issue) if issue else None, int(sub), signed)
+        return self._tags.read(found) if found else None

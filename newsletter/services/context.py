@@ -37,8 +37,13 @@ class Context:
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @cached_property
+    def secret(self) -> bytes:
+        """NEWSLETTER_SECRET_KEY (or the generated one), read once."""
+        return load_secret(self.settings)
+
+    @cached_property
     def signer(self) -> Signer:
-        return Signer(load_secret(self.settings))
+        return Signer(self.secret)
 
     def transport(self) -> Transport:
         """A transport for one piece of work; the caller closes it."""

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from sqlalchemy import Engine
 
 from newsletter.config import Settings
 from newsletter.db import current_revision, make_engine, require_schema, session_factory, upgrade
 from newsletter.services.context import Context
-from newsletter.tokens import load_secret
+from newsletter.tokens import derive_key
 
 
 def connect(settings: Settings) -> Engine:
@@ -33,4 +30,4 @@ def upgrade_schema(engine: Engine) -> str | None:
 def web_secret(ctx: Context) -> bytes:
     """The web app's own key (its form session cookie), derived from the link-signing key so
     that neither can stand in for the other."""
-    return hmac.new(load_secret(ctx.settings), b"newsletter web session", hashlib.sha256).digest()
+    return derive_key(ctx.secret, "newsletter web session")

@@ -38,7 +38,7 @@ from newsletter.subscribers.parse import (
 from newsletter.subscribers.signup import withdraw_request
 from newsletter.subscribers.store import ImportCounts, import_rows
 from newsletter.subscribers.suppression import forget as forget_person
-from newsletter.tokens import load_secret
+from newsletter.tokens import derive_key
 
 
 def picks(categories: str | list[str]) -> list[str]:
@@ -71,8 +71,8 @@ def address_key(ctx: Context, email: str) -> str:
         key = address_field(email)
     except FieldError:
         key = email.strip().lower()
-    secret = hmac.new(load_secret(ctx.settings), b"newsletter sign-up limit", hashlib.sha256)
-    return hmac.new(secret.digest(), key.encode(), hashlib.sha256).hexdigest()
+    limit_key = derive_key(ctx.secret, "newsletter sign-up limit")
+    return hmac.new(limit_key, key.encode(), hashlib.sha256).hexdigest()
 
 
 def confirmation_queue(ctx: Context) -> ConfirmationQueue:

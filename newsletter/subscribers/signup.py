@@ -54,9 +54,7 @@ def send_confirmation(
     tag = MessageTags.from_settings(settings).for_confirmation(subscriber_id)
     message_id, message = confirmation_message(settings, email, name, link, now, subscriber_id, tag)
     return_path = ReturnPath.from_settings(settings)
-    mail_from = (
-        return_path.for_confirmation(subscriber_id) if return_path else settings.sender_email
-    )
+    mail_from = return_path.at(tag) if return_path else settings.sender_email
     try:
         transport.send(Envelope(mail_from, email, message_id), message)
     except DeliveryError as exc:
