@@ -8,9 +8,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.fanout import start_send
-from newsletter.delivery.sender import Sender
-from newsletter.mail.smtp import SmtpTransport
 from newsletter.models import (
     Delivery,
     DeliveryState,
@@ -23,22 +20,13 @@ from newsletter.models import (
     SuppressionReason,
 )
 from tests.helpers.env import NOW
-from tests.helpers.factories import issue_with, review
+from tests.helpers.factories import issue_with, review, send_all_over_smtp
 from tests.helpers.smtp import Recorder
 
 
 def _send(factory: sessionmaker[Session], settings: Settings, port: int, emails: list[str]) -> int:
     issue_id = issue_with(factory, settings, [review("a", "Film")], emails)
-    smtp = settings.with_overrides(smtp_url=f"smtp://127.0.0.1:{port}")
-    assert smtp.smtp is not None
-    sender = Sender(factory, smtp, SmtpTransport(smtp.smtp))
-    try:
-        with transaction(factory) as session:
-            start_send(session, smtp, issue_id, NOW)
-        while sender.run_batch(issue_id).claimed:
-            pass
-    finally:
-        sender.close()
+    send_all_over_smtp(factory, settings, issue_id, port)
     return issue_id
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.dispatch import InlineDispatcher
 from newsletter.delivery.fanout import start_send
 from newsletter.delivery.sender import BatchResult, Sender
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
 from newsletter.issues.build import build_issue
+from newsletter.mail.memory import MemoryTransport
+from newsletter.mail.smtp import SmtpTransport
 from newsletter.mail.transport import Transport
 from newsletter.models import (
     Delivery,
@@ -26,8 +29,7 @@ from newsletter.models import (
 )
 from newsletter.sections import mask_of
 from newsletter.subscribers.parse import email_hash
-
-NOW = datetime(2026, 11, 27, 15, tzinfo=UTC)
+from tests.helpers.env import NOW as NOW  # one clock for tests, re-exported
 
 
 def review(
@@ -115,3 +117,29 @@ def delivery_counts(factory: sessionmaker[Session], issue_id: int) -> dict[Deliv
             .group_by(Delivery.state)
         )
         return dict(rows.all())
+
+
+def inline_dispatcher(
+    factory: sessionmaker[Session], settings: Settings
+) -> tuple[InlineDispatcher, MemoryTransport]:
+    """A dispatcher that runs batches in this process, into an in-memory transport."""
+    transport = MemoryTransport()
+    sender = Sender(factory, settings, transport, worker_id="w1")
+    return InlineDispatcher(lambda i: sender.run_batch(i).claimed), transport
+
+
+def send_all_over_smtp(
+    factory: sessionmaker[Session], settings: Settings, issue_id: int, port: int
+) -> None:
+    """Fan an issue out and send every batch of it in this process, over real SMTP to a
+    server on loopback ``port``."""
+    smtp = settings.with_overrides(smtp_url=f"smtp://127.0.0.1:{port}")
+    assert smtp.smtp is not None
+    sender = Sender(factory, smtp, SmtpTransport(smtp.smtp))
+    try:
+        with transaction(factory) as session:
+            start_send(session, smtp, issue_id, NOW)
+        while sender.run_batch(issue_id).claimed:
+            pass
+    finally:
+        sender.close()

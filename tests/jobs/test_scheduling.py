@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings, parse_weekly_at
 from newsletter.db import transaction
 from newsletter.delivery.dispatch import InlineDispatcher
-from newsletter.delivery.sender import Sender
 from newsletter.errors import InputError
 from newsletter.ingest.store import store_reviews
 from newsletter.issues.build import build_issue
@@ -20,9 +19,8 @@ from newsletter.issues.schedule import schedule_send
 from newsletter.jobs.schedule import due_slot, weekly_slot
 from newsletter.jobs.tick import tick
 from newsletter.jobs.weekly import run_weekly
-from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, WeeklyRun
-from tests.helpers.factories import NOW, review, subscriber
+from tests.helpers.factories import NOW, inline_dispatcher, review, subscriber
 
 FRIDAY_9_NY = parse_weekly_at("fri 09:00 America/New_York")
 
@@ -74,14 +72,6 @@ def week(factory: sessionmaker[Session]) -> None:
             subscriber(session, f"r{n}@example.com")
 
 
-def _inline(
-    factory: sessionmaker[Session], settings: Settings
-) -> tuple[InlineDispatcher, MemoryTransport]:
-    transport = MemoryTransport()
-    sender = Sender(factory, settings, transport, worker_id="w1")
-    return InlineDispatcher(lambda i: sender.run_batch(i).claimed), transport
-
-
 def _count(factory: sessionmaker[Session], model: type[object]) -> int:
     with factory() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
@@ -90,7 +80,7 @@ def _count(factory: sessionmaker[Session], model: type[object]) -> int:
 def test_two_weekly_runs_for_one_week_give_one_issue_sent_once(
     factory: sessionmaker[Session], settings: Settings, week: None
 ) -> None:
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     first = run_weekly(factory, settings, dispatcher, NOW)
     second = run_weekly(factory, settings, dispatcher, NOW + timedelta(minutes=5))
     assert first.ran and first.outcome == f"issue {first.issue_id} sending to 3 recipients"
@@ -103,7 +93,7 @@ def test_concurrent_weekly_runs_only_one_wins(
     factory: sessionmaker[Session], settings: Settings, week: None
 ) -> None:
     reports = []
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
 
     def run() -> None:
         reports.append(run_weekly(factory, settings, dispatcher, NOW))
@@ -121,7 +111,7 @@ def test_concurrent_weekly_runs_only_one_wins(
 def test_a_weekly_run_before_the_slot_schedules_the_send(
     factory: sessionmaker[Session], settings: Settings, week: None
 ) -> None:
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     early = utc("2026-11-27T10:00")  # 05:00 in New York: the slot is at 09:00
     report = run_weekly(factory, settings, dispatcher, early)
     assert report.outcome == f"issue {report.issue_id} scheduled for 2026-11-27 14:00 UTC"
@@ -135,7 +125,7 @@ def test_a_weekly_run_before_the_slot_schedules_the_send(
 def test_tick_catches_up_a_missed_slot_within_the_grace_only(
     factory: sessionmaker[Session], settings: Settings, week: None
 ) -> None:
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     late = tick(factory, settings, dispatcher, utc("2026-11-28T03:00"))  # 13 h after the slot
     assert late.weekly is None and transport.recipients == []
     caught = tick(factory, settings, dispatcher, utc("2026-11-27T17:00"))  # 3 h after
@@ -154,7 +144,7 @@ def test_send_at_lives_in_the_database(
         schedule_send(session, issue_id, NOW - timedelta(minutes=1), NOW)
     with transaction(factory) as session:
         schedule_send(session, issue_id, NOW + timedelta(hours=2), NOW)
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     early = tick(factory, settings, dispatcher, NOW + timedelta(hours=1))
     # the weekly slot (14:00 UTC) is due too, but leaves the operator's schedule alone
     assert early.started == [] and early.weekly is not None
@@ -172,7 +162,7 @@ def test_a_scheduled_issue_nobody_can_get_goes_back_to_draft(
         store_reviews(session, [review("a", "Film")], now=NOW)
         issue_id = build_issue(session, settings, now=NOW).issue_id
         schedule_send(session, issue_id, NOW + timedelta(minutes=1), NOW)
-    dispatcher, _ = _inline(factory, settings)
+    dispatcher, _ = inline_dispatcher(factory, settings)
     report = tick(factory, settings, dispatcher, NOW + timedelta(minutes=2))
     assert report.started == [] and "no eligible subscribers" in report.errors[0]
     with factory() as session:

@@ -25,17 +25,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.dispatch import InlineDispatcher
-from newsletter.delivery.sender import Sender
 from newsletter.ingest.store import store_reviews
 from newsletter.issues.build import build_issue
 from newsletter.jobs import weekly as weekly_module
 from newsletter.jobs.tick import tick
 from newsletter.jobs.weekly import run_weekly
-from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Review, WeeklyRun
 from tests.helpers.env import clean_environ
-from tests.helpers.factories import NOW, review, subscriber
+from tests.helpers.factories import NOW, inline_dispatcher, review, subscriber
 from tests.helpers.httpsite import Answer, Site
 
 SITE = "https://reviews.example.com/"
@@ -65,14 +62,6 @@ def readers(factory: sessionmaker[Session]) -> None:
             subscriber(session, f"r{n}@example.com")
 
 
-def _inline(
-    factory: sessionmaker[Session], settings: Settings
-) -> tuple[InlineDispatcher, MemoryTransport]:
-    transport = MemoryTransport()
-    sender = Sender(factory, settings, transport, worker_id="w1")
-    return InlineDispatcher(lambda i: sender.run_batch(i).claimed), transport
-
-
 def _run(factory: sessionmaker[Session], key: str) -> WeeklyRun:
     with factory() as session:
         run = session.get(WeeklyRun, key)
@@ -83,7 +72,7 @@ def _run(factory: sessionmaker[Session], key: str) -> WeeklyRun:
 def test_a_hostile_source_fails_alone_and_the_week_still_goes_out(
     factory: sessionmaker[Session], settings: Settings, readers: None, sources: tuple[str, ...]
 ) -> None:
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     report = run_weekly(factory, replace(settings, sources=sources), dispatcher, NOW)
     assert report.ran and report.state == "done" and report.failed
     assert report.ingest_errors == [f"{sources[0]}: unusable JSON: nested too deeply"]
@@ -120,7 +109,7 @@ def test_a_failed_run_is_recorded_and_retry_runs_it_at_once(
     with transaction(factory) as session:
         store_reviews(session, [review("a", "Film")], now=NOW)
     _fail_builds(monkeypatch, times=1)
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     failed = run_weekly(factory, settings, dispatcher, NOW)
     reason = "ConnectionResetError: server closed the connection unexpectedly"
     assert (failed.ran, failed.state, failed.outcome) == (True, "failed", f"failed: {reason}")
@@ -155,7 +144,7 @@ def test_the_tick_runs_a_failed_week_again_backing_off(
     with transaction(factory) as session:
         store_reviews(session, [review("a", "Film")], now=NOW)
     calls = _fail_builds(monkeypatch, times=2)
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     minute = timedelta(minutes=1)
     first = tick(factory, settings, dispatcher, NOW)
     assert first.weekly is not None and first.weekly.state == "failed"
@@ -174,7 +163,7 @@ def test_a_running_week_is_left_alone_even_by_retry(
 ) -> None:
     with transaction(factory) as session:
         session.add(WeeklyRun(week_key="2026-W48", started_at=NOW, heartbeat_at=NOW))
-    dispatcher, _ = _inline(factory, settings)
+    dispatcher, _ = inline_dispatcher(factory, settings)
     later = NOW + timedelta(seconds=30)
     report = run_weekly(factory, settings, dispatcher, later, retry=True)
     assert (report.ran, report.state) == (False, "running")
@@ -192,7 +181,7 @@ def test_the_heartbeat_moves_while_a_slow_fetch_holds_the_run(
     site.routes["/feed/"] = lambda _r: Answer(200, {"Content-Type": "text/plain"}, delay=1.0)
     try:
         slow = replace(settings, sources=(f"{site.url}/feed/",))
-        dispatcher, _ = _inline(factory, settings)
+        dispatcher, _ = inline_dispatcher(factory, settings)
         started = time.monotonic()
         report = run_weekly(factory, slow, dispatcher, NOW)
         assert time.monotonic() - started >= 1.0
@@ -283,7 +272,7 @@ def test_of_several_runs_taking_over_a_dead_week_exactly_one_wins(
     with transaction(factory) as session:
         store_reviews(session, [review("a", "Film")], now=NOW)
         session.add(WeeklyRun(week_key="2026-W48", started_at=NOW, heartbeat_at=NOW))
-    dispatcher, transport = _inline(factory, settings)
+    dispatcher, transport = inline_dispatcher(factory, settings)
     later = NOW + weekly_module.SILENCE + timedelta(seconds=1)
     reports = []
 

@@ -8,15 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings, SmtpConfig
-from newsletter.db import transaction
-from newsletter.delivery.fanout import start_send
-from newsletter.delivery.sender import Sender
 from newsletter.mail.replies import Verdict
 from newsletter.mail.smtp import SmtpTransport, ascii_address
 from newsletter.mail.transport import Envelope, PermanentFailure
 from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Suppression
-from tests.helpers.env import NOW
-from tests.helpers.factories import issue_with, review
+from tests.helpers.factories import issue_with, review, send_all_over_smtp
 from tests.helpers.smtp import Recorder, serving
 
 MESSAGE = b"From: a@example.com\r\nTo: x@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
@@ -77,16 +73,7 @@ def test_a_batch_sends_past_an_address_the_server_cannot_carry(
     emails = ["ann@example.com", "zoë@example.com", "jo@bücher.de", "kim@example.com"]
     issue_id = issue_with(factory, settings, [review("a", "Film")], emails)
     with serving(handler, smtputf8=False) as port:
-        smtp = settings.with_overrides(smtp_url=f"smtp://127.0.0.1:{port}")
-        assert smtp.smtp is not None
-        sender = Sender(factory, smtp, SmtpTransport(smtp.smtp))
-        try:
-            with transaction(factory) as session:
-                start_send(session, smtp, issue_id, NOW)
-            while sender.run_batch(issue_id).claimed:
-                pass
-        finally:
-            sender.close()
+        send_all_over_smtp(factory, settings, issue_id, port)
     assert sorted(handler.recipients) == [
         "ann@example.com",
         "jo@xn--bcher-kva.de",
