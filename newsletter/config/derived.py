@@ -19,6 +19,7 @@ class Derived:
     site_name: str
     bounce_address: str | None
     weekly_at: WeeklyAt
+    publication_zone: ZoneInfo | None
     data_dir: Path
     redis_url: str | None
     broker_url: str | None
@@ -51,8 +52,9 @@ class Derived:
 
     @property
     def timezone(self) -> ZoneInfo:
-        """The site's zone: week keys and the weekly send time are read in it."""
-        return self.weekly_at.tz
+        """The publication's zone (NEWSLETTER_TIMEZONE, else the weekly slot's): times are
+        read and shown in it."""
+        return self.publication_zone or self.weekly_at.tz
 
     @property
     def outbox_dir(self) -> Path:

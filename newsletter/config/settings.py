@@ -148,6 +148,26 @@ class Settings(Derived):
             "(09:00 stays 09:00 local across DST); the zone also defines issue weeks"
         ),
     )
+    publication_zone: ZoneInfo | None = setting(
+        None,
+        v.zone,
+        (
+            "the publication's IANA zone: every time is read (a time without an offset) and "
+            "shown in it; default: the zone of NEWSLETTER_WEEKLY_AT"
+        ),
+        env=PREFIX + "TIMEZONE",
+        text=v.zone_text,
+    )
+    review_hours: float = setting(
+        24.0,
+        v.hours,
+        (
+            "the weekly job builds the draft this many hours before NEWSLETTER_WEEKLY_AT, mails "
+            "the editors a preview link, and sends at the slot unless an editor holds it; 0: "
+            "build and send together"
+        ),
+        text=v.number_text,
+    )
     weekly_grace_hours: float = setting(
         12.0,
         v.positive_float,

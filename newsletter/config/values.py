@@ -252,6 +252,26 @@ def weekly_at(variable: str, value: str) -> WeeklyAt:
     return parse_weekly_at(value, variable)
 
 
+def zone(variable: str, value: str) -> ZoneInfo:
+    """An IANA zone name (``Europe/Paris``)."""
+    return _zone(variable, value.strip())
+
+
+def zone_text(value: ZoneInfo) -> str:
+    return value.key
+
+
+def hours(variable: str, value: str) -> float:
+    """A number of hours, zero or more, at most four weeks."""
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ConfigError(variable, f"expected a number of hours, got {value!r}") from exc
+    if not 0 <= number <= 24 * 28:
+        raise ConfigError(variable, f"must be between 0 and {24 * 28} hours, got {value!r}")
+    return number
+
+
 def number_text(value: float) -> str:
     """A number as the settings table shows it: ``20``, ``0.5``."""
     return f"{value:g}"

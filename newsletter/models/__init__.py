@@ -2,7 +2,8 @@
 
 One module per part of the pipeline: :mod:`~newsletter.models.content` (reviews and their
 metrics), :mod:`~newsletter.models.issues`, :mod:`~newsletter.models.people` (subscribers and
-suppressions), :mod:`~newsletter.models.delivery` (deliveries and what comes back of them), on
+suppressions), :mod:`~newsletter.models.staff` (editors, operators, API tokens),
+:mod:`~newsletter.models.delivery` (deliveries and what comes back of them), on
 the foundations of :mod:`~newsletter.models.base`. The schema itself is created by the Alembic
 migrations in ``newsletter/migrations``; the models must stay in step with them (a test
 compares the two).
@@ -19,6 +20,7 @@ from newsletter.models.base import (
     Section,
     SubscriberStatus,
     SuppressionReason,
+    UserRole,
     UTCDateTime,
     utcnow,
 )
@@ -33,10 +35,12 @@ from newsletter.models.delivery import (
 )
 from newsletter.models.issues import Issue, IssueItem, IssueVariant, WeeklyRun
 from newsletter.models.people import Subscriber, Suppression
+from newsletter.models.staff import ApiToken, User
 
 __all__ = [
     "EMAIL_LENGTH",
     "URL_LENGTH",
+    "ApiToken",
     "Base",
     "BounceReport",
     "Delivery",
@@ -59,6 +63,8 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "UTCDateTime",
+    "User",
+    "UserRole",
     "WeeklyRun",
     "utcnow",
 ]

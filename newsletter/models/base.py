@@ -70,6 +70,13 @@ class IssueStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class UserRole(enum.StrEnum):
+    """What a staff account may do: editors prepare issues, operators also send them."""
+
+    EDITOR = "editor"
+    OPERATOR = "operator"
+
+
 class Section(enum.StrEnum):
     NEW = "new"
     TRENDING = "trending"

@@ -15,10 +15,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.models.base import (
+    EMAIL_LENGTH,
     Base,
     IssueStatus,
     Section,
@@ -55,7 +57,9 @@ class Issue(Base):
     __tablename__ = "issues"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    week_key: Mapped[str] = mapped_column(String(8), unique=True)
+    # One live issue per week (a partial unique index, below): a cancelled one may be rebuilt
+    # as a new draft for the same week (``issue build --again``).
+    week_key: Mapped[str] = mapped_column(String(8))
     status: Mapped[IssueStatus] = mapped_column(
         enum_type(IssueStatus, "issue_status"), default=IssueStatus.DRAFT
     )
@@ -73,12 +77,29 @@ class Issue(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     # Bumped by every edit of a draft; composed variants of an older version are stale.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The review window (``jobs.weekly``): the weekly slot this issue is meant for, when the
+    # editors were mailed about it, and the latest editor's word on it (approve or hold).
+    planned_at: Mapped[datetime | None]
+    review_mailed_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    held_at: Mapped[datetime | None]
+    held_by: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
 
     items: Mapped[list[IssueItem]] = relationship(
         back_populates="issue", order_by="(IssueItem.section, IssueItem.position)"
     )
 
-    __table_args__ = (Index("ix_issues_status_send_at", "status", "send_at"),)
+    __table_args__ = (
+        Index("ix_issues_status_send_at", "status", "send_at"),
+        Index(
+            "uq_issues_live_week_key",
+            "week_key",
+            unique=True,
+            sqlite_where=text("status <> 'cancelled'"),
+            postgresql_where=text("status <> 'cancelled'"),
+        ),
+    )
 
 
 class IssueItem(Base):
