@@ -43,6 +43,8 @@ def create_app(
     database). ``transport``: hand this one to every piece of work that mails (a test's
     in-memory transport)."""
     from newsletter.services import subscribers as people
+    from newsletter.web.admin import admin
+    from newsletter.web.admin.auth import limit_login
     from newsletter.web.guards import protect, rate_limiter
     from newsletter.web.public import limit_sign_up, public
     from newsletter.web.tracking import tracking
@@ -67,7 +69,10 @@ def create_app(
     protect(app, settings, setup.web_secret(context))
     app.register_blueprint(public)
     app.register_blueprint(tracking)
-    limit_sign_up(app, rate_limiter(app, settings), settings)
+    app.register_blueprint(admin)
+    limiter = rate_limiter(app, settings)
+    limit_sign_up(app, limiter, settings)
+    limit_login(app, limiter)
     queue = people.confirmation_queue(context)
     app.extensions["newsletter.confirmations"] = queue
     weakref.finalize(app, queue.close, 0)  # an app dropped (tests) stops its thread
