@@ -45,6 +45,7 @@ def create_app(
     from newsletter.services import subscribers as people
     from newsletter.web.admin import admin
     from newsletter.web.admin.auth import limit_login
+    from newsletter.web.archive import front
     from newsletter.web.guards import protect, rate_limiter
     from newsletter.web.public import limit_sign_up, public
     from newsletter.web.tracking import tracking
@@ -69,6 +70,7 @@ def create_app(
     protect(app, settings, setup.web_secret(context))
     app.register_blueprint(public)
     app.register_blueprint(tracking)
+    app.register_blueprint(front)
     app.register_blueprint(admin)
     limiter = rate_limiter(app, settings)
     limit_sign_up(app, limiter, settings)
