@@ -42,7 +42,7 @@ def trim_to_budget(session: Session, settings: Settings, issue: Issue) -> Trimme
     fitted = fit(content, Branding.from_settings(settings), pinned)
     items = {i.review_id: i for i in issue.items}
     for card in fitted.dropped:
-        items[card.review_id].dropped = True
+        items[card.review_id].dropped = items[card.review_id].trimmed = True
     renumber(issue)
     session.flush()
     return Trimmed(

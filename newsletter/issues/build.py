@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.errors import WorkError
+from newsletter.errors import FieldError, WorkError
 from newsletter.issues.budget import trim_to_budget
 from newsletter.issues.selection import (
     RECENT_TRENDING_ISSUES,
@@ -104,16 +104,42 @@ def gather_selection(
     )
 
 
+def _latest(session: Session, key: str) -> Issue | None:
+    """The week's live issue, else its latest cancelled one."""
+    return session.scalars(
+        select(Issue)
+        .where(Issue.week_key == key)
+        .order_by((Issue.status == IssueStatus.CANCELLED).asc(), Issue.id.desc())
+        .limit(1)
+    ).first()
+
+
 def build_issue(
-    session: Session, settings: Settings, *, now: datetime, week: str | None = None
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime,
+    week: str | None = None,
+    again: bool = False,
 ) -> BuildResult:
     """Build the draft of a week (or return the existing issue of that week).
 
-    Raises :class:`WorkError` when there is nothing at all to send that week.
+    A week has at most one live issue; a cancelled one is returned as it is, unless ``again``:
+    then a new draft is built for the week (a cancel, a fix, a rebuild). ``again`` with a live
+    issue is refused (:class:`FieldError` ``week``). Raises :class:`WorkError` when there is
+    nothing at all to send that week.
     """
     key, cutoff = resolve_cutoff(now, week, settings.timezone)
-    existing = session.scalar(select(Issue).where(Issue.week_key == key))
-    if existing is not None:
+    existing = _latest(session, key)
+    if existing is not None and again and existing.status is not IssueStatus.CANCELLED:
+        raise FieldError(
+            "week",
+            f"issue {existing.id} of that week is {existing.status.value}; only a cancelled "
+            "week is built again",
+            shown=key,
+            code="live",
+        )
+    if existing is not None and not again:
         return _result(existing, created=False)
     window_start = _previous_cutoff(session, cutoff) or cutoff - timedelta(days=7)
     limits = Limits(settings.new_limit, settings.trending_limit, settings.trending_half_life_days)
@@ -142,8 +168,8 @@ def build_issue(
         with session.begin_nested():
             session.add(issue)
     except IntegrityError:  # another process built this week first: use theirs
-        existing = session.scalar(select(Issue).where(Issue.week_key == key))
-        if existing is None:
+        existing = _latest(session, key)
+        if existing is None or existing.status is IssueStatus.CANCELLED:
             raise
         return _result(existing, created=False)
     trimmed = trim_to_budget(session, settings, issue)

@@ -110,12 +110,12 @@ def edit_issue(
             item.position = 1_000_000  # after everything; renumbered below
             issue.items.append(item)
             items[review.id] = item
-        item.pinned, item.dropped = True, False
+        item.pinned, item.dropped, item.trimmed = True, False, False
     for url in edits.drops:
         item = items.get(_review(session, url, "drop").id)
         if item is None:
             raise FieldError("drop", f"not in issue {issue_id}", shown=url)
-        item.pinned, item.dropped = False, True
+        item.pinned, item.dropped, item.trimmed = False, True, False
     renumber(issue)
     for url, position in edits.moves:
         if position < 1:

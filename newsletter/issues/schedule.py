@@ -22,7 +22,10 @@ def schedule_send(session: Session, issue_id: int, at: datetime, now: datetime) 
     check(issue_id, before, SCHEDULE)
     if at <= now:
         raise FieldError("send_at", "that is in the past", shown=at.isoformat(), code="past")
-    return transition(session, issue_id, SCHEDULE, now, expected=before, send_at=at)
+    # An operator's schedule is the last word: a hold is lifted (``issues.review``).
+    return transition(
+        session, issue_id, SCHEDULE, now, expected=before, send_at=at, held_at=None, held_by=None
+    )
 
 
 def unschedule(session: Session, issue_id: int, now: datetime, reason: str | None = None) -> None:

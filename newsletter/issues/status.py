@@ -6,7 +6,7 @@
               ┌──────┐
               ▼      │
     draft ──schedule──▶ scheduled ──start──▶ sending ──finish──▶ sent
-      ▲ │                 │  │                 │ ▲
+      ▲ │                 │  │                 │ ▲ ◀──reopen (retry)──┘
       │ └──────start──────┼──┼────────────────▶│ │
       └────unschedule─────┘  │           pause │ │ resume
                              │                 ▼ │
@@ -75,18 +75,35 @@ RESUME = _action(
     "resume", {PAUSED}, SENDING, "issue {issue} is {status}: only a paused issue resumes"
 )
 FINISH = _action("finish", {SENDING}, SENT, "issue {issue} is {status}: only a sending issue ends")
+REOPEN = _action(
+    "reopen",
+    {SENT},
+    SENDING,
+    "issue {issue} is {status}: only a sent issue reopens for a retry",
+)
 CANCEL = _action(
     "cancel",
     {SCHEDULED, SENDING, PAUSED},
     CANCELLED,
     "issue {issue} is {status}: nothing to cancel",
 )
-ACTIONS: tuple[Action, ...] = (SCHEDULE, UNSCHEDULE, START, PAUSE, RESUME, FINISH, CANCEL)
+ACTIONS: tuple[Action, ...] = (
+    SCHEDULE,
+    UNSCHEDULE,
+    START,
+    PAUSE,
+    RESUME,
+    FINISH,
+    REOPEN,
+    CANCEL,
+)
 # The table of legal moves, derived from the actions: status -> where it may go.
 LEGAL: dict[IssueStatus, frozenset[IssueStatus]] = {
     status: frozenset(a.target for a in ACTIONS if status in a.sources) for status in IssueStatus
 }
-EDITABLE = frozenset({DRAFT})
+# A scheduled issue is still editable: the edit locks the issue's row, so a send starting
+# meanwhile waits for it and composes the edited version (``issues.editing``).
+EDITABLE = frozenset({DRAFT, SCHEDULED})
 
 
 class IllegalTransition(WorkError):
@@ -107,7 +124,8 @@ class IssueChanged(IllegalTransition):
 
 
 class NotEditable(InputError):
-    """Only a draft can be edited: once sending starts, recipients may hold the issue."""
+    """Only a draft or a scheduled issue can be edited: once sending starts, recipients may
+    hold the issue."""
 
 
 def current(session: Session, issue_id: int) -> IssueStatus:
@@ -125,7 +143,9 @@ def check(issue_id: int, status: IssueStatus, action: Action) -> None:
 
 def ensure_editable(issue_id: int, status: IssueStatus) -> None:
     if status not in EDITABLE:
-        raise NotEditable(f"issue {issue_id} is {status.value}: only a draft can be edited")
+        raise NotEditable(
+            f"issue {issue_id} is {status.value}: only a draft or a scheduled issue can be edited"
+        )
 
 
 def transition(

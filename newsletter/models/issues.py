@@ -112,6 +112,8 @@ class IssueItem(Base):
     position: Mapped[int] = mapped_column(Integer)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     dropped: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Dropped by the size guard (not by an editor): the desk lists these apart.
+    trimmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     trend_score: Mapped[float | None] = mapped_column(Float)
 
     issue: Mapped[Issue] = relationship(back_populates="items")

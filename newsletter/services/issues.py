@@ -6,6 +6,7 @@ fields (``week``, ``send_at``, ``position``), for the faces to word in their own
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,21 +15,118 @@ from newsletter.delivery.control import Steered, cancel_issue, pause_issue, resu
 from newsletter.delivery.dispatch import BrokerUnavailable, CeleryDispatcher
 from newsletter.delivery.fanout import FanoutResult, send_issue
 from newsletter.delivery.progress import Progress, issue_progress
+from newsletter.delivery.retry import Failure, Retried, count_retryable, latest_failures
+from newsletter.delivery.retry import retry_failed as requeue_failed
 from newsletter.errors import WorkError
 from newsletter.issues.build import BuildResult, build_issue
 from newsletter.issues.editing import EditResult, Edits, edit_issue
 from newsletter.issues.online import online_copy
+from newsletter.issues.overview import IssueDetail, IssueRow, ItemRow, issue_detail, issue_rows
 from newsletter.issues.preview import preview as render_preview
 from newsletter.issues.proofs import CopyOutcome, send_test_copies
+from newsletter.issues.review import approve_issue, hold_issue
 from newsletter.issues.schedule import schedule_send
+from newsletter.issues.schedule import unschedule as unschedule_issue
 from newsletter.services.context import Context
 from newsletter.tokens import BadToken
 
+__all__ = [
+    "BuildResult",
+    "CopyOutcome",
+    "EditResult",
+    "Failure",
+    "IssueDetail",
+    "IssueRow",
+    "ItemRow",
+    "Retried",
+    "Sent",
+]
 
-def build(ctx: Context, *, week: str | None = None, now: datetime | None = None) -> BuildResult:
-    """Build (or return the existing) draft of ``week`` (default: ``now``'s week)."""
+
+def build(
+    ctx: Context, *, week: str | None = None, now: datetime | None = None, again: bool = False
+) -> BuildResult:
+    """Build (or return the existing) draft of ``week`` (default: ``now``'s week); ``again``:
+    a new draft for a week whose issue was cancelled."""
     with transaction(ctx.factory) as session:
-        return build_issue(session, ctx.settings, now=now or ctx.clock(), week=week)
+        return build_issue(session, ctx.settings, now=now or ctx.clock(), week=week, again=again)
+
+
+def list_issues(ctx: Context, *, limit: int = 200) -> list[IssueRow]:
+    """The latest issues, newest first, with their delivery and click counts."""
+    with ctx.factory() as session:
+        return issue_rows(session, ctx.settings, limit=limit)
+
+
+def show(ctx: Context, issue_id: int) -> IssueDetail:
+    """One issue: its items in order, its size against the clip budget, its schedule."""
+    with ctx.factory() as session:
+        return issue_detail(session, ctx.settings, issue_id)
+
+
+def approve(ctx: Context, issue_id: int, by: str) -> bool:
+    """An editor's go: recorded; a draft with its weekly slot still ahead (a held one) is
+    scheduled at it (True)."""
+    with transaction(ctx.factory) as session:
+        return approve_issue(session, issue_id, by, ctx.clock())
+
+
+def hold(ctx: Context, issue_id: int, by: str) -> None:
+    """An editor's stop: a scheduled issue goes back to draft, and the weekly job leaves it."""
+    with transaction(ctx.factory) as session:
+        hold_issue(session, issue_id, by, ctx.clock())
+
+
+def unschedule(ctx: Context, issue_id: int) -> None:
+    """A scheduled issue back to draft (its time forgotten)."""
+    with transaction(ctx.factory) as session:
+        unschedule_issue(session, issue_id, ctx.clock(), "unscheduled")
+
+
+def failures(ctx: Context, issue_id: int, limit: int = 20) -> list[Failure]:
+    """The newest failed and unknown deliveries, with the server's reply."""
+    with ctx.factory() as session:
+        return latest_failures(session, issue_id, limit)
+
+
+def retryable_counts(ctx: Context, issue_id: int) -> dict[str, int]:
+    """What "retry failed" would queue: {"temporary": n, "unknown": m}."""
+    with ctx.factory() as session:
+        return count_retryable(session, issue_id)
+
+
+def retry_failed(
+    ctx: Context,
+    issue_id: int,
+    *,
+    temporary: bool = True,
+    unknown: bool = True,
+    emails: Collection[str] = (),
+) -> int:
+    """Send again the rows that failed temporarily and/or ended ``unknown`` (only those of
+    ``emails`` when given); returns how many were queued. :class:`WorkError` when none."""
+    return retry(ctx, issue_id, temporary=temporary, unknown=unknown, emails=emails).rows
+
+
+def retry(
+    ctx: Context,
+    issue_id: int,
+    *,
+    temporary: bool = True,
+    unknown: bool = True,
+    emails: Collection[str] = (),
+) -> Retried:
+    with ctx.dispatcher() as dispatcher:
+        return requeue_failed(
+            ctx.factory,
+            ctx.settings,
+            issue_id,
+            dispatcher,
+            ctx.clock(),
+            temporary=temporary,
+            unknown=unknown,
+            emails=emails,
+        )
 
 
 def edit(ctx: Context, issue_id: int, edits: Edits) -> EditResult:

@@ -11,6 +11,7 @@ from newsletter.errors import InputError
 from newsletter.ingest import Fetcher, SourceReport, fetch_policy, ingest_sources
 from newsletter.ingest.exports import write_export
 from newsletter.ingest.records import ReviewRecord
+from newsletter.issues.catalog import ReviewHit, search_reviews
 from newsletter.models import Review
 from newsletter.services.context import Context
 
@@ -39,3 +40,9 @@ def export(ctx: Context, fmt: str, out: TextIO) -> int:
     with ctx.factory() as session:
         rows = session.scalars(select(Review).order_by(Review.published_at, Review.id))
         return write_export((ReviewRecord.from_row(r) for r in rows), fmt, out)
+
+
+def search(ctx: Context, text: str, limit: int = 20) -> list[ReviewHit]:
+    """Stored reviews whose title or URL holds every word of ``text``, newest first."""
+    with ctx.factory() as session:
+        return search_reviews(session, text, limit)

@@ -35,6 +35,7 @@ from newsletter.subscribers.parse import (
     clean_name,
     parse_subscribers,
 )
+from newsletter.subscribers.search import SubscriberHit, search_subscribers
 from newsletter.subscribers.signup import withdraw_request
 from newsletter.subscribers.store import ImportCounts, import_rows
 from newsletter.subscribers.suppression import forget as forget_person
@@ -236,3 +237,9 @@ def save_preferences(
         subscriber = consent.subscriber_for(session, ctx.signer, token, "preferences")
         consent.update_preferences(session, subscriber, name, chosen)
         return _preferences(subscriber)
+
+
+def search(ctx: Context, text: str, limit: int = 20) -> list[SubscriberHit]:
+    """Subscribers whose address or name holds ``text`` (the desk's "as subscriber")."""
+    with ctx.factory() as session:
+        return search_subscribers(session, text, limit)

@@ -44,7 +44,7 @@ def test_the_legal_moves() -> None:
         SC: {D, SC, SE, C},  # back to draft for the editors; a new time; start; cancel
         SE: {P, ST, C},
         P: {SE, C},
-        ST: set(),
+        ST: {SE},  # reopened to retry failed rows ("retry failed")
         C: set(),
     }
     assert expected == LEGAL
@@ -55,6 +55,7 @@ def test_the_legal_moves() -> None:
         "pause",
         "resume",
         "finish",
+        "reopen",
         "cancel",
     }
 

@@ -7,7 +7,7 @@ Create Date: 2026-12-01
 ``issues.week_key`` was unique; now only among issues that are not cancelled, so a cancelled
 issue can be rebuilt as a new draft for its week. The issue records the weekly slot it is for
 (``planned_at``), when the editors were told (``review_mailed_at``) and an editor's approval or
-hold. ``users`` are editors and operators (argon2 password hashes); ``api_tokens`` their
+hold; an item, whether the size guard dropped it (``trimmed``). ``users`` are editors and operators (argon2 password hashes); ``api_tokens`` their
 hashed Bearer tokens.
 """
 
@@ -31,6 +31,10 @@ def upgrade() -> None:
             table.add_column(sa.Column(name, sa.DateTime(timezone=True), nullable=True))
         table.add_column(sa.Column("approved_by", sa.String(length=320), nullable=True))
         table.add_column(sa.Column("held_by", sa.String(length=320), nullable=True))
+    with op.batch_alter_table("issue_items") as table:
+        table.add_column(
+            sa.Column("trimmed", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_index(
         "uq_issues_live_week_key",
         "issues",
@@ -90,6 +94,8 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("users")
     op.drop_index("uq_issues_live_week_key", table_name="issues")
+    with op.batch_alter_table("issue_items") as table:
+        table.drop_column("trimmed")
     with op.batch_alter_table("issues") as table:
         for name in ("held_by", "approved_by", "held_at", "approved_at"):
             table.drop_column(name)
