@@ -24,6 +24,7 @@ from newsletter.users import accounts
 from newsletter.users.accounts import BadCredentials as BadCredentials
 from newsletter.users.accounts import BadLogin as BadLogin
 from newsletter.users.passwords import MIN_LENGTH as PASSWORD_MIN_LENGTH
+from newsletter.users.passwords import check_policy as check_password
 
 __all__ = [
     "PASSWORD_MIN_LENGTH",
@@ -33,6 +34,7 @@ __all__ = [
     "UserRow",
     "add_user",
     "authenticate",
+    "check_password",
     "disable_user",
     "enable_user",
     "get_user",

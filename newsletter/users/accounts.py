@@ -48,12 +48,14 @@ def email_field(raw: str) -> tuple[str, str]:
     """``(email as typed, its key)``; :class:`FieldError` (``email``) for a bad address."""
     text = raw.strip()
     if not text or len(text) > EMAIL_MAX:
-        raise FieldError("email", "an address of at most 254 characters, please", shown=text[:80])
+        raise FieldError(
+            "email", "an address of at most 254 characters, please", shown=repr(text[:80])
+        )
     try:
         validate_email(text, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
         reason = " ".join(str(exc).split()).rstrip(".")
-        raise FieldError("email", reason, shown=text[:80]) from None
+        raise FieldError("email", reason, shown=repr(text[:80])) from None
     return text, text.lower()
 
 
@@ -99,7 +101,7 @@ def add(
         session.flush()
         return user
     if not update:
-        raise FieldError("email", "already has an account", shown=shown, code="exists")
+        raise FieldError("email", "already has an account", shown=repr(shown), code="exists")
     user.role = kind
     if digest is not None:
         user.password_hash = digest
@@ -108,11 +110,13 @@ def add(
 
 
 def disable(session: Session, email: str, now: datetime) -> User:
-    """No more logins, sessions or tokens for this account (kept for the record)."""
+    """No more logins, sessions or tokens for this account (kept for the record; its tokens
+    are revoked, so enabling it again does not bring them back)."""
     user = existing(session, email)
     if user.disabled_at is None:
         user.disabled_at = now
         user.session_version += 1
+        revoke_tokens(session, email, now)
     return user
 
 
