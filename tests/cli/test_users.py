@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,16 +35,16 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def users(settings: Settings, factory: sessionmaker[Session]) -> Iterator[Invoke]:
+def users(settings: Settings, factory: sessionmaker[Session]) -> Invoke:
     """``users("add", ...)`` in this process, with ``input=`` as standard input."""
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | None = None) -> Result:  # noqa: A002 - click's name
+    def invoke(*args: str, input: str | None = None) -> Result:
         return runner.invoke(
             cli, ["users", *args], input=input, obj=Runtime(settings), catch_exceptions=False
         )
 
-    yield invoke
+    return invoke
 
 
 def test_add_from_stdin_stores_only_an_argon2id_hash(
@@ -84,7 +84,7 @@ def test_an_existing_email_is_refused_unless_update(
     users: Invoke, services: Context, factory: sessionmaker[Session]
 ) -> None:
     users("add", "ann@example.com", "--role", "editor", "--password-stdin", input=GOOD)
-    with pytest.raises(InputError, match="ANN@example.com already has an account; add --update"):
+    with pytest.raises(InputError, match=r"ANN@example\.com already has an account; add --update"):
         users("add", "ANN@example.com", "--role", "operator", "--password-stdin", input=GOOD)
     before = staff.authenticate(services, "ann@example.com", GOOD)
     assert before.role == "editor"
@@ -151,7 +151,7 @@ def test_token_printed_once_and_stored_as_sha256(
 
 
 def test_token_for_an_unknown_email(users: Invoke) -> None:
-    with pytest.raises(NotFound, match="no staff account for who@example.com"):
+    with pytest.raises(NotFound, match=r"no staff account for who@example\.com"):
         users("token", "who@example.com")
 
 
