@@ -97,7 +97,8 @@ def protect(app: Flask, settings: Settings, secret: bytes) -> None:
         policy = PAGE_POLICY.format(style=f"'nonce-{used}'" if used else "'none'")
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for older browsers
+        # frame-ancestors, for older browsers; the desk's preview frame sets SAMEORIGIN
+        response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cache-Control"] = "no-store, max-age=0"
         if https:  # RFC 6797: browsers keep to https, so no link with a token goes in clear
