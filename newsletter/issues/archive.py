@@ -7,9 +7,11 @@ personalized: no click redirects, no open pixel, and none of a subscriber's sign
 recipient why they got the mail becomes an invitation to sign up; the links that were the
 recipient's own point to the sign-up page and the archive instead.
 
-Only issues whose status is ``sent`` are in the archive: a cancelled issue never went out,
-and one still sending (or paused) is not finished. A week holds at most one live issue, so a
-cancelled and rebuilt week shows the issue that was sent.
+Only issues that went out are in the archive: status ``sent``, or sending again (or paused)
+after a finished send, while an operator retries its failed rows (the send stamped
+``sent_at`` when it first finished). A draft, a scheduled issue, one whose first send is still
+running, and a cancelled one are not. A week holds at most one live issue, so a cancelled and
+rebuilt week shows the issue that was sent.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import lxml.html
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from newsletter.compose.content import Branding
@@ -44,6 +46,15 @@ NEUTRAL = {
 }
 
 
+def went_out() -> ColumnElement[bool]:
+    """The issues the archive holds (see the module's docstring)."""
+    retried = (IssueStatus.SENDING, IssueStatus.PAUSED)
+    return or_(
+        Issue.status == IssueStatus.SENT,
+        and_(Issue.status.in_(retried), Issue.sent_at.is_not(None)),
+    )
+
+
 @dataclass(frozen=True)
 class ArchiveEntry:
     """One sent issue as the archive lists it. ``sent_at`` is UTC."""
@@ -64,7 +75,7 @@ def sent_issues(
     finished = func.coalesce(Issue.sent_at, Issue.send_at, Issue.updated_at)
     issues = session.scalars(
         select(Issue)
-        .where(Issue.status == IssueStatus.SENT)
+        .where(went_out())
         .order_by(finished.desc(), Issue.week_key.desc(), Issue.id.desc())
         .limit(limit)
         .options(selectinload(Issue.items).selectinload(IssueItem.review))
@@ -95,7 +106,7 @@ def sent_issue_of_week(session: Session, week_key: str) -> int:
         raise NotFound(f"no issue {week_key[:20]!r} in the archive")
     found = session.scalar(
         select(Issue.id)
-        .where(Issue.week_key == week_key, Issue.status == IssueStatus.SENT)
+        .where(Issue.week_key == week_key, went_out())
         .order_by(Issue.sent_at.desc(), Issue.id.desc())
         .limit(1)
     )
