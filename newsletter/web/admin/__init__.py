@@ -28,7 +28,9 @@ def readable_on(colour: str) -> str:
     return "#000000" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
 
 
-@admin.context_processor
+# App-wide, so that an admin template rendered by any view (a test's, an error handler's) has
+# its brand; explicit arguments to render_template still win.
+@admin.app_context_processor
 def brand() -> dict[str, Any]:
     settings = services().settings
     return {

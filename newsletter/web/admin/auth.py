@@ -68,16 +68,21 @@ def _session_user() -> UserInfo | None:
     return user
 
 
+def wants_json() -> bool:
+    """A page's fetch(): it asked for JSON, or sent JSON."""
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
 def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
     """Let signed-in staff through (``g.user``); send anyone else to the login page, with
-    ``next`` set to this page for a GET. A fetch() (``Accept: application/json``) gets 401."""
+    ``next`` set to this page for a GET. A fetch() (:func:`wants_json`) gets a JSON 401."""
 
     @wraps(view)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
         user = _session_user()
         if user is None:
             session.pop("uid", None)
-            if request.accept_mimetypes.best == "application/json":
+            if wants_json():
                 return Response('{"error": "log in again"}', 401, mimetype="application/json")
             target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("admin.login", next=target), 303)
@@ -88,13 +93,14 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
 
 
 def operator_required(view: Callable[P, R]) -> Callable[P, R | Response | tuple[str, int]]:
-    """:func:`login_required`, and then only operators: an editor gets a 403 page."""
+    """:func:`login_required`, and then only operators: an editor gets a 403 page saying why
+    (a fetch(): a JSON 403)."""
 
     @wraps(view)
     def operators_only(*args: P.args, **kwargs: P.kwargs) -> R | Response | tuple[str, int]:
         user = current_user()
         if not user.is_operator:
-            if request.accept_mimetypes.best == "application/json":
+            if wants_json():
                 body = '{"error": "only an operator may do this"}'
                 return Response(body, 403, mimetype="application/json")
             return render_template("admin/forbidden.html.j2", user=user), 403
