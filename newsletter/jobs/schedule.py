@@ -3,7 +3,8 @@
 The slot is ``NEWSLETTER_WEEKLY_AT`` (weekday, wall-clock time, IANA zone) in the ISO week of a
 moment, computed in that zone every week, so 09:00 stays 09:00 local across DST changes. A
 nonexistent local time (the spring-forward gap) resolves the way ``zoneinfo`` does with
-``fold=0``: one hour later in UTC terms, which is the usual expectation.
+``fold=0``: one hour later in UTC terms, which is the usual expectation. With a review window
+(``NEWSLETTER_REVIEW_HOURS``) the week's run comes that many hours before its slot.
 """
 
 from __future__ import annotations
@@ -23,11 +24,21 @@ def weekly_slot(moment: datetime, weekly: WeeklyAt) -> tuple[str, datetime]:
     return week_key(moment, weekly.tz), at.astimezone(moment.tzinfo or weekly.tz)
 
 
-def due_slot(now: datetime, weekly: WeeklyAt, grace: timedelta) -> tuple[str, datetime] | None:
-    """The weekly slot that is due at ``now`` (this week's or, across a week boundary, last
-    week's), if it came due less than ``grace`` ago."""
-    for moment in (now, now - timedelta(days=7)):
+def next_slot(now: datetime, weekly: WeeklyAt, review: timedelta) -> tuple[str, datetime]:
+    """(week key, send time) of the slot a weekly run at ``now`` prepares: the slot of the week
+    ``now + review`` falls in (with a review window, the run comes ``review`` early, maybe in
+    the week before)."""
+    return weekly_slot(now + review, weekly)
+
+
+def due_slot(
+    now: datetime, weekly: WeeklyAt, grace: timedelta, review: timedelta = timedelta(0)
+) -> tuple[str, datetime] | None:
+    """The weekly slot whose run is due at ``now``: its run time (the slot, ``review``
+    earlier) came less than ``grace`` ago. Searches this week's slot and, across a week
+    boundary, the ones a week before and after."""
+    for moment in (now, now - timedelta(days=7), now + timedelta(days=7)):
         key, at = weekly_slot(moment, weekly)
-        if at <= now <= at + grace:
+        if at - review <= now <= at - review + grace:
             return key, at
     return None

@@ -1,12 +1,13 @@
 """The minute tick: everything time-driven, safe to run from several places at once.
 
 Every minute (Celery beat's one task, or ``newsletter tick`` from cron) it runs a weekly slot
-that came due within ``NEWSLETTER_WEEKLY_GRACE_HOURS`` (catching up a run missed while
-everything was down, and running again one that failed or whose process died: see
-``jobs.weekly``), starts sends whose ``send_at`` has come, and re-dispatches what is
-overdue: retries whose time has come, rows of workers that died, and an issue whose queued
-rows nobody has touched for :data:`STALL` (its tasks were lost with a broker restart). The
-database decides what is due, so a second beat or a missed minute does no harm.
+whose run came due (the slot, ``NEWSLETTER_REVIEW_HOURS`` early) within
+``NEWSLETTER_WEEKLY_GRACE_HOURS`` (catching up a run missed while everything was down, and
+running again one that failed or whose process died: see ``jobs.weekly``), starts sends
+whose ``send_at`` has come, and re-dispatches what is overdue: retries whose time has come,
+rows of workers that died, and an issue whose queued rows nobody has touched for
+:data:`STALL` (its tasks were lost with a broker restart). The database decides what is
+due, so a second beat or a missed minute does no harm.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from newsletter.delivery.lease import release_stranded
 from newsletter.errors import WorkError
 from newsletter.issues.schedule import unschedule
 from newsletter.issues.status import IllegalTransition
+from newsletter.jobs.review_window import TransportFactory
 from newsletter.jobs.schedule import due_slot
 from newsletter.jobs.weekly import WeeklyReport, retry_due, run_weekly
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, WeeklyRun
@@ -43,16 +45,28 @@ class TickReport:
 
 
 def tick(
-    factory: sessionmaker[Session], settings: Settings, dispatcher: Dispatcher, now: datetime
+    factory: sessionmaker[Session],
+    settings: Settings,
+    dispatcher: Dispatcher,
+    now: datetime,
+    transport: TransportFactory | None = None,
 ) -> TickReport:
-    """One minute's worth of time-driven work (safe to run from several places at once)."""
+    """One minute's worth of time-driven work (safe to run from several places at once).
+    ``transport``: how the weekly run mails the staff (default: per the settings)."""
     report = TickReport()
-    slot = due_slot(now, settings.weekly_at, timedelta(hours=settings.weekly_grace_hours))
+    slot = due_slot(
+        now,
+        settings.weekly_at,
+        timedelta(hours=settings.weekly_grace_hours),
+        timedelta(hours=settings.review_hours),
+    )
     if slot is not None:
         with factory() as session:
             run = session.get(WeeklyRun, slot[0])
         if run is None or retry_due(run, now):  # a dead or failed run is run again
-            report.weekly = run_weekly(factory, settings, dispatcher, now, automatic=True)
+            report.weekly = run_weekly(
+                factory, settings, dispatcher, now, automatic=True, transport=transport
+            )
     with factory() as session:
         due = list(
             session.scalars(

@@ -35,15 +35,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.dispatch import Dispatcher
-from newsletter.delivery.fanout import send_issue
 from newsletter.errors import NewsletterError
 from newsletter.ingest import Fetcher, fetch_policy, ingest_sources
 from newsletter.ingest.records import describe_failure, one_line
 from newsletter.issues.build import build_issue
-from newsletter.issues.content import get_issue
-from newsletter.issues.schedule import schedule_send
-from newsletter.jobs.schedule import weekly_slot
-from newsletter.models import IssueStatus, WeeklyRun
+from newsletter.jobs.review_window import TransportFactory, plan_issue
+from newsletter.jobs.schedule import next_slot
+from newsletter.models import WeeklyRun
 
 HEARTBEAT = 15.0  # seconds between two signs of life of a running attempt
 SILENCE = timedelta(minutes=2)  # no sign of life for this long: the attempt is dead
@@ -196,13 +194,15 @@ def run_weekly(
     *,
     retry: bool = False,
     automatic: bool = False,
+    transport: TransportFactory | None = None,
 ) -> WeeklyReport:
-    """Ingest ``NEWSLETTER_SOURCES``, build this week's issue, send it at the weekly time
-    (now, when that time has passed). At most once per week key, unless the week's run died
+    """Ingest ``NEWSLETTER_SOURCES``, build the coming slot's issue, and schedule it for the
+    slot (telling the staff, with a review window: :mod:`newsletter.jobs.review_window`), or
+    send it now when the slot has passed. At most once per week key, unless the week's run died
     (taken over by anyone), failed (``retry``; ``automatic``: once its pause is over, for the
     tick) or finished (``retry``: run it again, e.g. after fixing a source). Never raises for a
     failure of the work: the report and the run's record say what failed."""
-    key, send_at = weekly_slot(now, settings.weekly_at)
+    key, send_at = next_slot(now, settings.weekly_at, timedelta(hours=settings.review_hours))
     report = WeeklyReport(key)
     with transaction(factory) as session:
         attempt = _claim(session, key, now, retry=retry, automatic=automatic)
@@ -215,7 +215,7 @@ def run_weekly(
     report.ran, clock = True, _Clock(now)
     try:
         with _heartbeat(factory, key, attempt, clock):
-            _work(factory, settings, dispatcher, now, send_at, fetcher, report)
+            _work(factory, settings, dispatcher, now, send_at, fetcher, report, transport)
     except BaseException as exc:  # Ctrl+C and SystemExit are recorded too, then go on
         report.state = "failed"
         report.outcome = f"failed: {describe_failure(exc)}"
@@ -235,6 +235,7 @@ def _work(
     send_at: datetime,
     fetcher: Fetcher | None,
     report: WeeklyReport,
+    transport: TransportFactory | None = None,
 ) -> None:
     if settings.sources:
         policy = fetch_policy(settings.site_url, settings.fetch_timeout, settings.fetch_max_bytes)
@@ -250,20 +251,11 @@ def _work(
                 client.close()
     try:
         with transaction(factory) as session:
-            built = build_issue(session, settings, now=now)
+            built = build_issue(session, settings, now=now, week=report.week_key)
         report.issue_id = built.issue_id
-        if send_at > now:
-            with transaction(factory) as session:
-                schedule_send(session, built.issue_id, send_at, now)
-            report.outcome = f"issue {built.issue_id} scheduled for {send_at:%Y-%m-%d %H:%M} UTC"
-        else:
-            with factory() as session:
-                status = get_issue(session, built.issue_id).status
-            if status is IssueStatus.DRAFT:
-                sent = send_issue(factory, settings, built.issue_id, dispatcher, now)
-                report.outcome = f"issue {built.issue_id} sending to {sent.recipients} recipients"
-            else:  # an operator scheduled, sent or cancelled it: theirs is the last word
-                report.outcome = f"issue {built.issue_id} already {status.value}"
+        report.outcome = plan_issue(
+            factory, settings, dispatcher, built.issue_id, send_at, now, transport
+        )
     except NewsletterError as exc:
         report.outcome = str(exc)
     if report.ingest_errors:

@@ -14,18 +14,26 @@ from newsletter.services.context import Context
 
 
 def weekly(ctx: Context, now: datetime | None = None, *, retry: bool = False) -> WeeklyReport:
-    """Ingest ``NEWSLETTER_SOURCES``, build this week's issue, send it at
-    ``NEWSLETTER_WEEKLY_AT`` (at once if that time has passed); never twice for one week,
+    """Ingest ``NEWSLETTER_SOURCES``, build the coming slot's issue (``NEWSLETTER_REVIEW_HOURS``
+    before it: the staff are mailed to review it), send it at ``NEWSLETTER_WEEKLY_AT`` (at
+    once if that time has passed) unless an editor held it; never twice for one week,
     unless its run died, or ``retry`` asks to run a failed or finished week again (a run
     still alive is never taken over). A failure is in the report, never raised."""
     with ctx.dispatcher() as dispatcher:
-        return run_weekly(ctx.factory, ctx.settings, dispatcher, now or ctx.clock(), retry=retry)
+        return run_weekly(
+            ctx.factory,
+            ctx.settings,
+            dispatcher,
+            now or ctx.clock(),
+            retry=retry,
+            transport=ctx.transport,
+        )
 
 
 def tick(ctx: Context, now: datetime | None = None) -> TickReport:
     """The minute's time-driven work (safe to run from several places at once)."""
     with ctx.dispatcher() as dispatcher:
-        return run_tick(ctx.factory, ctx.settings, dispatcher, now or ctx.clock())
+        return run_tick(ctx.factory, ctx.settings, dispatcher, now or ctx.clock(), ctx.transport)
 
 
 def demo(

@@ -25,6 +25,13 @@ from tests.helpers.factories import NOW, inline_dispatcher, review, subscriber
 FRIDAY_9_NY = parse_weekly_at("fri 09:00 America/New_York")
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the slot itself: no review window (NEWSLETTER_REVIEW_HOURS=0,
+    build and send together); tests/jobs/test_review_window.py has the window."""
+    return settings.with_overrides(review_hours=0)
+
+
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
@@ -114,7 +121,9 @@ def test_a_weekly_run_before_the_slot_schedules_the_send(
     dispatcher, transport = inline_dispatcher(factory, settings)
     early = utc("2026-11-27T10:00")  # 05:00 in New York: the slot is at 09:00
     report = run_weekly(factory, settings, dispatcher, early)
-    assert report.outcome == f"issue {report.issue_id} scheduled for 2026-11-27 14:00 UTC"
+    assert report.outcome.startswith(
+        f"issue {report.issue_id} scheduled for 2026-11-27 09:00 EST (-05:00)"
+    )
     assert tick(factory, settings, dispatcher, utc("2026-11-27T13:59")).started == []
     assert transport.recipients == []
     started = tick(factory, settings, dispatcher, utc("2026-11-27T14:00"))
@@ -148,7 +157,9 @@ def test_send_at_lives_in_the_database(
     early = tick(factory, settings, dispatcher, NOW + timedelta(hours=1))
     # the weekly slot (14:00 UTC) is due too, but leaves the operator's schedule alone
     assert early.started == [] and early.weekly is not None
-    assert early.weekly.outcome == f"issue {issue_id} already scheduled"
+    assert early.weekly.outcome == (
+        f"issue {issue_id} already scheduled for 2026-11-27 12:00 EST (-05:00)"
+    )
     assert transport.recipients == []
     assert tick(factory, settings, dispatcher, NOW + timedelta(hours=2)).started == [issue_id]
     assert len(transport.recipients) == 3

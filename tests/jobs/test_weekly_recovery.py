@@ -45,6 +45,13 @@ def _jsonl(path: Path, slug: str, title: str) -> str:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the slot itself: no review window (NEWSLETTER_REVIEW_HOURS=0,
+    build and send together); tests/jobs/test_review_window.py has the window."""
+    return settings.with_overrides(review_hours=0)
+
+
+@pytest.fixture
 def sources(tmp_path: Path) -> tuple[str, ...]:
     nested = tmp_path / "nested.json"
     nested.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
@@ -90,11 +97,11 @@ def _fail_builds(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
     calls: list[int] = []
     real = build_issue
 
-    def build(session: Session, settings: Settings, *, now: datetime) -> object:
+    def build(session: Session, settings: Settings, *, now: datetime, week: str) -> object:
         calls.append(1)
         if len(calls) <= times:
             raise ConnectionResetError("server closed the connection unexpectedly\nDETAIL: x")
-        return real(session, settings, now=now)
+        return real(session, settings, now=now, week=week)
 
     monkeypatch.setattr(weekly_module, "build_issue", build)
     return calls
@@ -200,6 +207,7 @@ def _weekly_process(settings: Settings, *args: str, source: str) -> subprocess.P
             NEWSLETTER_SECRET_KEY="k",
             NEWSLETTER_SOURCES=source,
             NEWSLETTER_FETCH_TIMEOUT="30",
+            NEWSLETTER_REVIEW_HOURS="0",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,0 +1,127 @@
+"""What the weekly job does with the week's issue once it is built: schedule it for the slot
+(and tell the staff it waits for review), send it when the slot has passed, or leave it be.
+
+With ``NEWSLETTER_REVIEW_HOURS`` the weekly run comes that many hours before the slot
+(:func:`~newsletter.jobs.schedule.due_slot`): the draft is scheduled for the slot, remembered
+as its ``planned_at``, and every editor and operator is mailed a link to its preview desk, once
+per issue however often the week runs (:func:`~newsletter.issues.review.claim_review_mail`),
+after the commit. Until the slot an editor may hold it (it goes back to draft and stays there:
+this job never schedules a held draft again), edit it, approve it, or an operator may move it;
+the minute tick sends it at its time. The staff are mailed only after the schedule is
+committed, and a mail that fails is reported, not retried: the issue still goes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.compose.content import IssueContent
+from newsletter.compose.staffmail import ReviewNotice, review_message
+from newsletter.config import Settings
+from newsletter.db import transaction
+from newsletter.delivery.dispatch import Dispatcher
+from newsletter.delivery.fanout import send_issue
+from newsletter.issues.content import get_issue, load_content
+from newsletter.issues.review import claim_review_mail, staff_addresses
+from newsletter.issues.schedule import schedule_send
+from newsletter.localtime import local_text
+from newsletter.mail.transport import DeliveryError, Envelope, Transport
+from newsletter.models import Issue, IssueStatus
+
+TransportFactory = Callable[[], Transport]
+
+
+def plan_issue(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    dispatcher: Dispatcher,
+    issue_id: int,
+    send_at: datetime,
+    now: datetime,
+    transport: TransportFactory | None = None,
+) -> str:
+    """Schedule, send or leave the week's issue; returns what happened, in one line."""
+    zone = settings.timezone
+    with transaction(factory) as session:
+        issue = get_issue(session, issue_id, lock=True)
+        if issue.planned_at is None and issue.status is IssueStatus.DRAFT:
+            session.execute(
+                update(Issue)
+                .where(Issue.id == issue_id)
+                .values(planned_at=send_at)
+                .execution_options(synchronize_session=False)
+            )
+        status, held_by = issue.status, issue.held_by
+        if status is IssueStatus.DRAFT and held_by is None and send_at > now:
+            schedule_send(session, issue_id, send_at, now)
+            status = IssueStatus.SCHEDULED
+            outcome = f"issue {issue_id} scheduled for {local_text(send_at, zone)}"
+        elif held_by is not None and status is IssueStatus.DRAFT:
+            return f"issue {issue_id} held by {held_by}: not scheduled"
+        elif status is IssueStatus.DRAFT:
+            outcome = ""
+        else:  # an operator scheduled, sent or cancelled it: theirs is the last word
+            when = f" for {local_text(issue.send_at, zone)}" if issue.send_at else ""
+            outcome = f"issue {issue_id} already {status.value}{when}"
+    if not outcome:  # the slot has passed: send it now
+        sent = send_issue(factory, settings, issue_id, dispatcher, now)
+        return f"issue {issue_id} sending to {sent.recipients} recipients"
+    if status is IssueStatus.SCHEDULED and settings.review_hours > 0:
+        outcome += notify_staff(factory, settings, issue_id, now, transport)
+    return outcome
+
+
+def notify_staff(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    issue_id: int,
+    now: datetime,
+    transport: TransportFactory | None = None,
+) -> str:
+    """Mail every editor and operator that the issue waits for review (once per issue);
+    returns what to add to the run's outcome."""
+    with transaction(factory) as session:
+        if not claim_review_mail(session, issue_id, now):
+            return ""
+        addresses = staff_addresses(session)
+        issue = get_issue(session, issue_id)
+        content = load_content(session, issue_id, settings.timezone)
+        notice = _notice(settings, issue, content)
+    if not addresses:
+        return "; no editor account to tell (newsletter users add)"
+    if transport is None:
+        from newsletter.mail import make_transport
+
+        sender = make_transport(settings)
+    else:
+        sender = transport()
+    failed: list[str] = []
+    try:
+        for address in addresses:
+            message_id, message = review_message(settings, address, notice, now)
+            try:
+                sender.send(Envelope(settings.sender_email, address, message_id), message)
+            except DeliveryError as exc:
+                failed.append(f"{address} ({exc})")
+    finally:
+        sender.close()
+    told = len(addresses) - len(failed)
+    note = f"; {told} editor(s) told"
+    return note + (f", could not mail {', '.join(failed)}" if failed else "")
+
+
+def _notice(settings: Settings, issue: Issue, content: IssueContent) -> ReviewNotice:
+    resolved = content.resolved(settings.site_name)
+    return ReviewNotice(
+        issue.id,
+        issue.week_key,
+        resolved.subject or "",
+        local_text(issue.send_at, settings.timezone),
+        f"{settings.base_url.rstrip('/')}/admin/issues/{issue.id}",
+        len(content.new),
+        len(content.trending),
+    )
