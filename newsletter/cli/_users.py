@@ -107,14 +107,19 @@ def users_add(
 
     if password_stdin and no_password:
         raise click.UsageError("--password-stdin and --no-password do not go together")
+    context = services(ctx)
+    existed = update and staff.find_user(context, email) is not None
     password = read_password(password_stdin, no_password)
     try:
-        user = staff.add_user(services(ctx), email, role, password, update=update)
+        user = staff.add_user(context, email, role, password, update=update)
     except FieldError as exc:
         raise reworded(exc, email) from None
-    verb = "updated" if update else "added"
-    login = "no password: API tokens only" if password is None and not update else "can log in"
-    click.echo(f"{user.email}: {verb}, {user.role}" + ("" if update else f", {login}"))
+    if existed:
+        changed = "role and password" if password is not None else "role"
+        click.echo(f"{user.email}: updated ({changed}), {user.role}")
+        return
+    login = "no password: API tokens only" if password is None else "can log in"
+    click.echo(f"{user.email}: added, {user.role}, {login}")
 
 
 @users.command("token")

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from newsletter.db import transaction
+from newsletter.errors import FieldError
 from newsletter.models import User
 from newsletter.services.context import Context
 from newsletter.tokens import derive_key
@@ -37,6 +39,7 @@ __all__ = [
     "check_password",
     "disable_user",
     "enable_user",
+    "find_user",
     "get_user",
     "list_users",
     "login_key",
@@ -85,8 +88,22 @@ def add_user(
     gets this role and, when given, this password (ending its other sessions). Errors:
     :class:`~newsletter.errors.FieldError` naming ``email``, ``role`` or ``password``
     (``email`` with code ``exists`` when the account exists and ``update`` is off)."""
-    with transaction(ctx.factory) as session:
-        return _info(accounts.add(session, email, role, password, update=update))
+    try:
+        with transaction(ctx.factory) as session:
+            return _info(accounts.add(session, email, role, password, update=update))
+    except IntegrityError:  # added by someone else at the same moment
+        if update:
+            return add_user(ctx, email, role, password, update=True)
+        raise FieldError(
+            "email", "already has an account", shown=repr(email.strip()), code="exists"
+        ) from None
+
+
+def find_user(ctx: Context, email: str) -> UserInfo | None:
+    """The account of ``email`` (any letter case), disabled or not; None when there is none."""
+    with ctx.factory() as session:
+        user = accounts.find(session, email)
+        return _info(user) if user is not None else None
 
 
 def authenticate(ctx: Context, email: str, password: str) -> UserInfo:

@@ -98,13 +98,14 @@ def test_an_existing_email_is_refused_unless_update(
         "--password-stdin",
         input="another long passphrase\n",
     )
-    assert done.exit_code == 0, done.output
+    assert done.output == "ann@example.com: updated (role and password), operator\n"
     after = staff.authenticate(services, "ann@example.com", "another long passphrase")
     assert after.role == "operator"
     assert after.session_version == before.session_version + 1  # older sessions end
 
     # --update without a password keeps it (and the sessions)
-    users("add", "ann@example.com", "--role", "editor", "--update", "--no-password")
+    kept_done = users("add", "ann@example.com", "--role", "editor", "--update", "--no-password")
+    assert kept_done.output == "ann@example.com: updated (role), editor\n"
     kept = staff.authenticate(services, "ann@example.com", "another long passphrase")
     assert (kept.role, kept.session_version) == ("editor", after.session_version)
 
@@ -192,3 +193,8 @@ def test_exit_codes_as_a_process(env: dict[str, str], tmp_path: Path) -> None:
         "newsletter: error: x@example.com already has an account; "
         "add --update to change its role or password\n"
     )
+
+
+def test_update_of_a_new_account_adds_it(users: Invoke) -> None:
+    done = users("add", "new@example.com", "--role", "editor", "--update", "--no-password")
+    assert done.output == "new@example.com: added, editor, no password: API tokens only\n"
