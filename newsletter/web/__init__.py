@@ -46,6 +46,7 @@ def create_app(
     from newsletter.web.admin import admin
     from newsletter.web.admin.auth import limit_login
     from newsletter.web.archive import front
+    from newsletter.web.api import init_api
     from newsletter.web.guards import protect, rate_limiter
     from newsletter.web.public import limit_sign_up, public
     from newsletter.web.tracking import tracking
@@ -70,6 +71,7 @@ def create_app(
     protect(app, settings, setup.web_secret(context))
     app.register_blueprint(public)
     app.register_blueprint(tracking)
+    init_api(app)
     app.register_blueprint(front)
     app.register_blueprint(admin)
     limiter = rate_limiter(app, settings)
