@@ -99,5 +99,6 @@ def issue(week_key: str) -> Response | tuple[str, int]:
             title="No such issue",
             message=f"There is no issue {week_key[:20]} in the archive. "
             "The archive lists every issue that went out.",
+            link=("/archive", "See every issue"),
         ), 404
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": COPY_POLICY})

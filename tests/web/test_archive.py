@@ -172,7 +172,7 @@ def test_a_week_not_in_the_archive_is_a_404_page(
     answer = client.get(f"/archive/{week}")
     assert answer.status_code == 404
     html = answer.get_data(as_text=True)
-    assert "No such issue" in html and 'href="/archive"' in html
+    assert "No such issue" in html and '<a href="/archive">See every issue</a>' in html
     assert "unsafe-inline" not in answer.headers["Content-Security-Policy"]
 
 
