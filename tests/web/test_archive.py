@@ -52,12 +52,14 @@ def set_status(factory: sessionmaker[Session], issue_id: int, status: IssueStatu
 def weeks(
     factory: sessionmaker[Session], settings: Settings
 ) -> tuple[dict[str, int], MemoryTransport]:
-    """W47 sent; W48 cancelled, rebuilt and sent (after W47); W46 a draft, W45 scheduled.
+    """W47 sent; W48 cancelled, rebuilt and sent (after W47); W46 a draft, W45 scheduled,
+    W44 cancelled.
     Returns the ids by name and the transport the sent mail went to."""
     with transaction(factory) as session:
         store_reviews(
             session,
             [
+                review("akira", "Anime", days_ago=29),  # 2026-W44
                 review("alien", "Film", days_ago=22),  # 2026-W45
                 review("brazil", "Film", days_ago=15),  # 2026-W46
                 review("clue", "Film", days_ago=8),  # 2026-W47
@@ -69,7 +71,9 @@ def weeks(
         for address, (name, picks) in PEOPLE.items():
             subscriber(session, address, name=name, picks=picks)
     transport = MemoryTransport()
-    ids = {"scheduled": build(factory, settings, "2026-W45")}
+    ids = {"gone": build(factory, settings, "2026-W44")}
+    set_status(factory, ids["gone"], IssueStatus.CANCELLED)  # cancelled, never rebuilt
+    ids["scheduled"] = build(factory, settings, "2026-W45")
     set_status(factory, ids["scheduled"], IssueStatus.SCHEDULED)
     ids["draft"] = build(factory, settings, "2026-W46")
     ids["older"] = build(factory, settings, "2026-W47")
@@ -165,7 +169,9 @@ def test_an_archive_copy_has_every_section_and_nothing_personal(
         assert not [t for t in tokens if t in copy]
 
 
-@pytest.mark.parametrize("week", ["2026-W46", "2026-W45", "2026-W01", "not-a-week", "2026-W4"])
+@pytest.mark.parametrize(
+    "week", ["2026-W46", "2026-W45", "2026-W44", "2026-W01", "not-a-week", "2026-W4"]
+)
 def test_a_week_not_in_the_archive_is_a_404_page(
     weeks: tuple[dict[str, int], MemoryTransport], client: FlaskClient, week: str
 ) -> None:
