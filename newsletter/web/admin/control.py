@@ -17,6 +17,7 @@ it again (400, naming the field), changing nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ Page = str | tuple[str, int]
 WATCHED = frozenset({"scheduled", "sending", "paused"})  # statuses whose numbers may move
 SEND_AT = "Send at"  # the time picker's label, naming the field in its errors
 FAILURES_SHOWN = 20
+PICKER_T = re.compile(r"^(\d{4}-\d\d-\d\d)T")  # 2026-12-11T09:00 quoted as 2026-12-11 09:00
 ROOM_POLICY = (
     PAGE_POLICY.format(style="'nonce-{nonce}'") + "; script-src 'nonce-{nonce}'; connect-src 'self'"
 )
@@ -144,11 +146,11 @@ def schedule(issue_id: int) -> Response | Page:
     except FieldError as exc:
         message = str(exc)
         if exc.field == "send_at":  # quote the time as typed, not as the UTC it became
-            typed = text.strip()[:40]
+            typed = PICKER_T.sub(r"\1 ", text.strip()[:40])
             message = f"{SEND_AT} {typed}: {exc.reason}" if typed else f"{SEND_AT}: {exc.reason}"
             if exc.code == "past":
                 now = formatting.local_time(ctx.clock(), ctx.settings.timezone)
-                message += f" (it is now {now})"
+                message += f"; it is now {now}"
         return render_room(
             issue_id, status=422, send_at=text[:40], send_at_error=f"{message}; nothing changed."
         )
