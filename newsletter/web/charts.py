@@ -2,11 +2,12 @@
 screen reader. Pure functions, numbers in and an SVG string out.
 
 Every chart is sized by its ``viewBox`` only, so it scales to the width of its box (a phone's
-375 px or half a desktop page) with its text; the viewBox is narrow (400 units) so that the
-text stays legible when it shrinks to a phone. Each is an ``<svg role="img">`` named by its
-``<title>`` and described by its ``<desc>``; the page puts the same numbers in a table next to
-it (the accessible fallback, and the only form a spreadsheet can copy). All text is escaped,
-and characters XML forbids are dropped, so a review titled ``</svg><script>`` stays text.
+375 px or half a desktop page) with its text; the viewBox is narrow (340 units, about one
+pixel each on a phone) so that the text stays legible there. Each is an ``<svg role="img">``
+named by its ``<title>`` and described by its ``<desc>``; the page puts the same numbers in a
+table next to it (the accessible fallback, and the only form a spreadsheet can copy). All text
+is escaped, and characters XML forbids are dropped, so a review titled ``</svg><script>``
+stays text.
 
 No chart library: two chart kinds with fixed layouts take ~200 lines, whereas the small ones
 that render SVG on the server (pygal, leather) bring a dependency for little, and the client
@@ -20,12 +21,13 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-WIDTH = 400  # viewBox units; the page decides the size in pixels
-FONT = 13
+WIDTH = 340  # viewBox units; the page decides the size in pixels
+FONT = 12
 INK = "#1a1a1a"
 MUTED = "#595959"  # 7:1 on white
 BAR = "#1f5fbf"
 GRID = "#d6d6d6"
+LABEL_CHARS = 50  # a bar's label, at FONT, fits WIDTH
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -62,7 +64,7 @@ def bar_chart(
     """Horizontal bars, one per ``(label, value)`` in the order given: the label on a line of
     its own above its bar (long titles fit a phone's width), the value at the bar's end.
     Bars are scaled to the largest value; a zero is a hairline, so every row is visible."""
-    row, label_room, value_room = 44, 18, 44
+    row, label_room, value_room = 40, 16, 40
     if not bars:
         lines = _open(chart_id, 40, title, desc)
         lines.append(f'<text x="0" y="24" fill="{MUTED}">{text(empty)}</text></svg>')
@@ -76,10 +78,10 @@ def bar_chart(
         length = max(span * value / top, 1.5)
         lines.append(f"<g><title>{text(label)}: {value:,}</title>")
         lines.append(
-            f'<text x="0" y="{y + 14}" fill="{INK}">{text(shorten(label, 56))}</text>'
-            f'<rect x="0" y="{y + label_room + 2}" width="{length:.1f}" height="18" '
+            f'<text x="0" y="{y + 13}" fill="{INK}">{text(shorten(label, LABEL_CHARS))}</text>'
+            f'<rect x="0" y="{y + label_room + 2}" width="{length:.1f}" height="16" '
             f'rx="2" fill="{BAR}"/>'
-            f'<text x="{length + 6:.1f}" y="{y + label_room + 16}" fill="{INK}" '
+            f'<text x="{length + 5:.1f}" y="{y + label_room + 14}" fill="{INK}" '
             f'font-weight="600">{value:,}</text></g>'
         )
     lines.append("</svg>")
@@ -110,15 +112,15 @@ def line_chart(
     """A line over ``values`` (one point per step, e.g. clicks in hour 0..71) on labelled
     axes: ticks on x every ``x_every`` steps (``0h``, ``12h``...), round ticks on y, and the
     axes' names under and beside the plot."""
-    left, right, top_pad, bottom = 46, 10, 12, 44
+    left, right, top_pad, bottom = 40, 16, 12, 44
     height = 230
     plot_w, plot_h = WIDTH - left - right, height - top_pad - bottom
-    count = max(len(values), 2)
+    count = max(len(values), 1)
     step = nice_step(max(values, default=0))
     y_max = max(step * math.ceil(max(values, default=0) / step), step)
 
     def px(i: float) -> float:
-        return left + plot_w * i / (count - 1)
+        return left + plot_w * i / count  # step i at its start: the right edge is the end
 
     def py(v: float) -> float:
         return top_pad + plot_h * (1 - v / y_max)
@@ -132,7 +134,7 @@ def line_chart(
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{MUTED}" '
             f'font-size="11">{tick:,}</text>'
         )
-    for i in range(0, count, x_every):  # x ticks
+    for i in range(0, count + 1, x_every):  # x ticks, the window's end included
         x = px(i)
         lines.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top_pad + plot_h}" '

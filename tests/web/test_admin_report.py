@@ -155,7 +155,7 @@ def test_the_line_has_labelled_axes_and_scales() -> None:
         charts.line_chart("h", values, title="T", desc="D", x_label="Hours", y_label="Clicks")
     )
     words = [t.text for t in root.iter(f"{SVG}text")]
-    assert {"Hours", "Clicks", "0h", "12h", "60h"} <= set(words)
+    assert {"Hours", "Clicks", "0h", "12h", "60h", "72h"} <= set(words)  # the end too
     assert "8" in words  # y axis ticks of 2 up to 8
     points = root.find(f"{SVG}polyline")
     assert points is not None and len(points.get("points", "").split()) == 72
