@@ -178,6 +178,7 @@ def test_progress_json(operator: FlaskClient, services: Context) -> None:
     assert data["status"] == "sending" and data["total"] == 8 and data["remaining"] == 2
     assert data["counts"]["unknown"] == 1 and data["final"] is False
     assert data["bar"] == {"ok": 37.5, "bad": 37.5, "skip": 0.0}
+    assert re.fullmatch(r"\d\d:\d\d:\d\d E[SD]T", data["checked"])  # the publication's zone
 
 
 def events_of(body: str) -> list[tuple[str, dict[str, object]]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -90,7 +90,14 @@ def snapshot(progress: Progress, zone: ZoneInfo) -> dict[str, Any]:
         },
         "errors": list(progress.errors),
         "final": progress.status in FINAL,
+        "checked": checked_at(progress, zone),
     }
+
+
+def checked_at(progress: Progress, zone: ZoneInfo) -> str:
+    """``01:10:09 WET``: when these numbers were read, in the publication's zone."""
+    now = (progress.now or datetime.now(UTC)).astimezone(zone)
+    return f"{now:%H:%M:%S} {now.tzname()}"
 
 
 @admin.get("/issues/<int:issue_id>/progress.json")
