@@ -183,7 +183,7 @@ def test_preview_frame_headers(editor: FlaskClient, issue_id: int) -> None:
 
 def test_as_subscriber(editor: FlaskClient, issue_id: int) -> None:
     page = editor.get(f"/admin/issues/{issue_id}?subscriber=BO@example.com").get_data(as_text=True)
-    assert "Bo Lin" in page and "Anime" in page and "Hi Bo," in page
+    assert "Bo Lin" in page and "Anime" in page and "greeting “Hi Bo”" in page
     frames = re.findall(r'data-light="([^"]+)"', page)
     assert frames and all("subscriber=bo@example.com&amp;dark=0" in f for f in frames), frames
     frame = editor.get(f"/admin/issues/{issue_id}/preview.html?subscriber=bo@example.com")
@@ -225,6 +225,27 @@ def test_edit(editor: FlaskClient, services: Context, issue_id: int) -> None:
     )
     page = editor.get(answer.headers["Location"]).get_data(as_text=True)
     assert "Saved the subject, preheader and intro." in page
+
+
+def test_a_field_left_as_shown_is_not_saved(
+    editor: FlaskClient, services: Context, issue_id: int
+) -> None:
+    """The form shows the automatic subject; saving the intro keeps it automatic (it still
+    follows the top review after a move)."""
+    before = show(services, issue_id)
+    shown = before.row.subject
+    answer = post(
+        editor, issue_id, "edit", subject=shown, was_subject=shown, intro="New.", was_intro="Old"
+    )
+    assert answer.status_code == 303
+    assert "Saved the intro." in editor.get(answer.headers["Location"]).get_data(as_text=True)
+    last = live(before, "new")[-1]
+    assert post(editor, issue_id, "move", url=last, position="1").status_code == 303
+    after = show(services, issue_id)
+    assert after.intro == "New." and after.row.subject != shown
+    assert after.row.subject == "Reviews Weekly: Charlie + 2 more"  # automatic: the new top
+    answer = post(editor, issue_id, "edit", subject="x", was_subject="x")
+    assert "Nothing to save" in editor.get(answer.headers["Location"]).get_data(as_text=True)
 
 
 def test_bad_edit_names_the_field_and_saves_nothing(

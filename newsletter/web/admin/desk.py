@@ -45,7 +45,7 @@ DESK_POLICY = (
     "base-uri 'none'"
 )
 DARK_QUERY = "@media (prefers-color-scheme: dark)"
-GREETING = re.compile(r"^(Hi [^\n]*,)$", re.MULTILINE)
+GREETING = re.compile(r"^(Hi [^\n]*),$", re.MULTILINE)  # the text part's first words
 MAX_TEST_ADDRESSES = 10  # a proof goes to a few colleagues, not to a list
 SEARCH_LIMIT = 20
 
@@ -230,17 +230,36 @@ def url_field() -> str:
     return url
 
 
+def changed(name: str) -> str | None:
+    """A text field's new value, or None when it is as the page showed it (``was_<name>``):
+    the form shows the automatic subject, and saving the intro must not freeze it as the
+    editor's; nor should it undo a change someone else made meanwhile."""
+    value = request.form.get(name)
+    was = request.form.get(f"was_{name}")
+    if value is None or (
+        was is not None and value.replace("\r\n", "\n") == was.replace("\r\n", "\n")
+    ):
+        return None
+    return value
+
+
 @admin.post("/issues/<int:issue_id>/edit")
 @login_required
 def desk_edit(issue_id: int) -> ResponseReturnValue:
-    """Subject, preheader and intro at once (a field left out of the form stays as it is)."""
-    form = request.form
-    edits = Edits(
-        subject=form.get("subject"), preheader=form.get("preheader"), intro=form.get("intro")
-    )
-    return act(
-        issue_id, "edit", lambda: edit(issue_id, edits, "Saved the subject, preheader and intro.")
-    )
+    """Subject, preheader and intro at once: those changed are saved (empty subject or
+    preheader: the automatic one), or nothing when one is refused."""
+
+    def work() -> list[tuple[str, str]]:
+        edits = Edits(
+            subject=changed("subject"), preheader=changed("preheader"), intro=changed("intro")
+        )
+        if edits == Edits():
+            return [("ok", "Nothing to save: no field was changed.")]
+        names = [n for n in ("subject", "preheader", "intro") if getattr(edits, n) is not None]
+        listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+        return edit(issue_id, edits, f"Saved the {listed}.")
+
+    return act(issue_id, "edit", work)
 
 
 @admin.post("/issues/<int:issue_id>/move")
