@@ -80,7 +80,7 @@ def test_columns_links_and_zone_formatted_times(
     assert re.search(r'data-label="Recipients">2<', oldest)
     assert re.search(r'data-label="Sent">2<', oldest)
     assert f"/admin/issues/{sent_id}/report" in oldest
-    assert f"/admin/issues/{sent_id}/control" not in oldest
+    assert f"/admin/issues/{sent_id}/control" not in oldest  # nothing failed: nothing to steer
     assert f'href="/admin/issues/{sent_id}"' in oldest  # the desk
 
 
@@ -99,3 +99,8 @@ def test_build_this_weeks_draft(client: FlaskClient, services: Context, role: st
     again = client.post("/admin/issues/build", data={"csrf_token": token}, follow_redirects=False)
     assert again.status_code == 303 and len(issues.list_issues(services)) == 1
     assert client.get("/admin/issues/build").status_code == 405
+    # a draft is scheduled or sent from its control room: only operators get the link
+    has_link = f"/admin/issues/{built[0].id}/control" in client.get("/admin/").get_data(
+        as_text=True
+    )
+    assert has_link is (role == "operator")

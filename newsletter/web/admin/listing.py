@@ -2,8 +2,9 @@
 
 The list has the columns of ``newsletter issue list`` (week, subject, status, the scheduled
 or sent time in the publication's zone, recipients, sent, clicks), newest first. Each row
-links to the issue's desk; a scheduled, sending or paused one to its control room, a sent one
-to its report. Editors and operators both may build this week's draft (``POST
+links to the issue's desk; a scheduled, sending or paused one to its control room (a draft
+too, for operators: it is scheduled or sent from there; and a sent one with failures, for a
+retry), a sent one to its report. Editors and operators both may build this week's draft (``POST
 /admin/issues/build``): it is the weekly job's first step, and changes nothing that is sent.
 """
 
