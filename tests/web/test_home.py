@@ -5,18 +5,25 @@ and the site linked, the publication's name, accent and logo on every page."""
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import make_server
 
 from newsletter.config import Settings
 from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.sections import mask_of
 from newsletter.services import Context
 from newsletter.services import archive as public_archive
 from newsletter.web import create_app
+from tests.helpers.browser import screenshot
+from tests.helpers.env import free_port
 from tests.helpers.factories import issue_with, review, send_now
 from tests.helpers.web import TOKEN, settle, submit
 
@@ -109,3 +116,71 @@ def test_a_light_accent_gets_dark_text_and_the_logo_shows(services: Context) -> 
     assert "default-src 'none'" in policy and "unsafe-inline" not in policy
     nonce = policy.split("'nonce-")[1].split("'")[0]
     assert f'<style nonce="{nonce}">' in html
+
+
+@pytest.fixture
+def served(services: Context, transport: MemoryTransport) -> Iterator[tuple[str, Context]]:
+    """The app on a loopback port, in a thread; its base URL is where it is served."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    linked = services.settings.with_overrides(base_url=base)
+    context = Context(linked, services.factory, transport_factory=lambda: transport)
+    server = make_server("127.0.0.1", port, create_app(linked, context=context), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base, context
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+WATCH_POLICY = """
+window.__blocked = [];
+document.addEventListener("securitypolicyviolation",
+    e => window.__blocked.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
+def test_the_public_pages_in_a_browser(served: tuple[str, Context], browser: Any) -> None:
+    """Home, sign-up, archive and an archive copy in Chromium at desktop and phone width:
+    nothing blocked by the policy, nothing wider than the screen, the home form signs up and
+    the archive leads to the issue. Screenshots in .test-artifacts/."""
+    base, context = served
+    issue_id = issue_with(
+        context.factory, context.settings, [review("dune", "Film")], ["a@example.com"]
+    )
+    send_now(context.factory, context.settings, issue_id, MemoryTransport())
+    for width in (1280, 375):
+        page = browser.new_context(viewport={"width": width, "height": 800}).new_page()
+        page.add_init_script(WATCH_POLICY)
+
+        def look(name: str, page: Any = page, width: int = width) -> None:
+            page.wait_for_load_state()
+            assert page.evaluate("window.__blocked") == [], name
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+            screenshot(page, f"public-{name}-{width}.png")
+
+        page.goto(f"{base}/")
+        look("home")
+        page.get_by_role("link", name="Browse the archive").click()
+        look("archive")
+        page.get_by_role("link", name=re.compile("Dune")).click()
+        look("archive-issue")
+        assert page.get_by_role("link", name=re.compile("Read the review")).count() == 1
+        page.get_by_role("link", name="Get it by email").click()
+        page.get_by_label("Email address").fill(f"w{width}@example.com")
+        page.get_by_label("Anime").check()
+        page.get_by_role("button", name="Subscribe").click()
+        look("subscribed")
+        assert "Check your inbox" in page.content()
+        page.context.close()
+    with context.factory() as session:
+        rows = session.scalars(select(Subscriber).order_by(Subscriber.email)).all()
+        assert [(r.email, r.status) for r in rows] == [
+            ("a@example.com", SubscriberStatus.CONFIRMED),
+            ("w1280@example.com", SubscriberStatus.PENDING),
+            ("w375@example.com", SubscriberStatus.PENDING),
+        ]
+        assert [r.category_mask for r in rows[1:]] == [mask_of(["Anime"])] * 2
