@@ -7,17 +7,23 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import make_server
 
 from newsletter.config import Settings
 from newsletter.mail.memory import MemoryTransport
 from newsletter.services import Context, users
-from newsletter.web import charts
+from newsletter.web import charts, create_app
+from tests.helpers.browser import screenshot
+from tests.helpers.env import free_port
 from tests.helpers.factories import issue_with, review, send_now
 from tests.helpers.web import form_token
 
@@ -123,6 +129,51 @@ def test_a_draft_has_a_report_of_zeros(
     page = client.get(f"/admin/issues/{issue_id}/report").get_data(as_text=True)
     assert "has not been sent yet" in page
     assert len(svgs(page)) == 2
+
+
+# -- in a browser ------------------------------------------------------------------------------
+@pytest.fixture
+def served(services: Context) -> Iterator[str]:
+    """The app over the test's database on a loopback port, in a thread of this process."""
+    port = free_port()
+    settings = services.settings.with_overrides(base_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings, context=replace(services, settings=settings))
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def test_the_page_in_chromium_at_phone_and_desktop_width(
+    browser: Any,
+    served: str,
+    services: Context,
+    factory: sessionmaker[Session],
+    settings: Settings,
+) -> None:
+    issue_id = sent_issue(factory, settings)
+    users.add_user(services, "op@example.com", "operator", PASSWORD)
+    for width in (375, 1280):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        try:
+            page.goto(f"{served}/admin/issues/{issue_id}/report")  # to the login page first
+            page.fill("input[name=email]", "op@example.com")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"**/admin/issues/{issue_id}/report")
+            boxes = [page.locator("svg.chart").nth(n).bounding_box() for n in range(2)]
+            assert all(box and box["width"] > 250 and box["height"] > 60 for box in boxes)
+            overflow = page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= width, f"the page is {overflow} px wide at {width}"
+            if width == 1280:  # the two charts side by side
+                assert boxes[0] and boxes[1] and boxes[0]["y"] == boxes[1]["y"]
+            screenshot(page, f"admin-report-{width}.png")
+        finally:
+            page.close()
 
 
 # -- the charts on their own --------------------------------------------------------------------
