@@ -7,6 +7,7 @@ Times go out in the publication's zone (``NEWSLETTER_TIMEZONE``) with their offs
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,21 @@ HEADER_MAX = 200  # characters of a subject or preheader (newsletter.issues.edit
 INTRO_MAX = 5000
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 SECTIONS = ("new", "trending")
+# Text fields refuse control characters: PostgreSQL cannot store NUL at all (it would be a 500),
+# and none belongs in a name, an address or a search. Free text (the intro) keeps line breaks
+# and tabs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def one_line(text: str) -> None:
+    if _CONTROL.search(text):
+        raise ValidationError("control characters are not allowed")
+
+
+def free_text(text: str) -> None:
+    if _CONTROL_BUT_LINES.search(text):
+        raise ValidationError("control characters other than line breaks are not allowed")
 
 
 class ZonedDateTime(fields.DateTime):
@@ -36,7 +52,10 @@ class ZonedDateTime(fields.DateTime):
         when: datetime = super()._deserialize(value, attr, data, **kwargs)
         if when.tzinfo is None:
             when = when.replace(tzinfo=services().settings.timezone)
-        return when.astimezone(UTC)
+        try:
+            return when.astimezone(UTC)
+        except OverflowError:  # year 1 or 9999 moved across midnight by the offset
+            raise ValidationError("out of range") from None
 
 
 def _url(*, required: bool = False) -> fields.Url:
@@ -158,7 +177,7 @@ class IssueEditSchema(Schema):
         metadata={"description": '"" goes back to the automatic subject'},
     )
     preheader = fields.Str(validate=validate.Length(max=HEADER_MAX))
-    intro = fields.Str(validate=validate.Length(max=INTRO_MAX))
+    intro = fields.Str(validate=[validate.Length(max=INTRO_MAX), free_text])
     pins = fields.List(
         _url(),
         validate=validate.Length(max=URLS_MAX),
@@ -232,7 +251,7 @@ class RetrySchema(Schema):
         metadata={"description": "rows whose outcome is unknown"},
     )
     emails = fields.List(
-        fields.Str(validate=validate.Length(max=254)),
+        fields.Str(validate=[validate.Length(max=254), one_line]),
         validate=validate.Length(max=1000),
         metadata={"description": "only these recipients (default: every such row)"},
     )
@@ -281,7 +300,7 @@ class ReportSchema(Schema):
 
 # -- subscribers ----------------------------------------------------------------------------------
 class SubscriberQuerySchema(Schema):
-    email = fields.Str(required=True, validate=validate.Length(min=1, max=254))
+    email = fields.Str(required=True, validate=[validate.Length(min=1, max=254), one_line])
 
 
 class SubscriberSchema(Schema):
@@ -296,10 +315,16 @@ class SubscriberListSchema(Schema):
 
 
 class SignUpSchema(Schema):
-    email = fields.Str(required=True, validate=validate.Length(max=254))
-    name = fields.Str(allow_none=True, validate=validate.Length(max=200))
+    # Checked by the services' one address rule (the sign-up form's): it also tidies spaces
+    # and case, which marshmallow's Email field would refuse.
+    email = fields.Str(
+        required=True,
+        validate=[validate.Length(max=254), one_line],
+        metadata={"format": "email"},
+    )
+    name = fields.Str(allow_none=True, validate=[validate.Length(max=200), one_line])
     categories = fields.List(
-        fields.Str(validate=validate.Length(max=40)),
+        fields.Str(validate=[validate.Length(max=40), one_line]),
         validate=validate.Length(max=20),
         metadata={"description": "section names; none means every section"},
     )
