@@ -108,10 +108,12 @@ def line_chart(
     y_label: str,
     x_every: int = 12,
     x_unit: str = "h",
+    empty: str = "",
 ) -> str:
     """A line over ``values`` (one point per step, e.g. clicks in hour 0..71) on labelled
     axes: ticks on x every ``x_every`` steps (``0h``, ``12h``...), round ticks on y, and the
-    axes' names under and beside the plot."""
+    axes' names under and beside the plot. ``empty``: said over the plot when every value
+    is zero (a flat line at 0 looks like a chart that failed to draw)."""
     left, right, top_pad, bottom = 40, 16, 12, 44
     height = 230
     plot_w, plot_h = WIDTH - left - right, height - top_pad - bottom
@@ -153,6 +155,11 @@ def line_chart(
             f'<polyline points="{points}" fill="none" stroke="{BAR}" stroke-width="2" '
             'stroke-linejoin="round"/>'
         )
+        if empty and not any(values):
+            lines.append(
+                f'<text x="{left + plot_w / 2:.1f}" y="{top_pad + plot_h / 2:.1f}" '
+                f'text-anchor="middle" fill="{MUTED}">{text(empty)}</text>'
+            )
         peak = max(range(len(values)), key=lambda i: values[i])
         if values[peak]:
             lines.append(

@@ -212,6 +212,12 @@ def test_the_line_has_labelled_axes_and_scales() -> None:
     assert points is not None and len(points.get("points", "").split()) == 72
     zeros = xml(charts.line_chart("z", [0] * 72, title="T", desc="D", x_label="x", y_label="y"))
     assert zeros.find(f"{SVG}circle") is None  # no peak to mark
+    said = xml(
+        charts.line_chart(
+            "e", [0] * 4, title="T", desc="D", x_label="x", y_label="y", empty="None <yet>"
+        )
+    )
+    assert "None <yet>" in "".join(said.itertext())
 
 
 @pytest.mark.parametrize(("top", "step"), [(0, 1), (3, 1), (7, 2), (10, 5), (99, 50), (1234, 500)])

@@ -57,6 +57,7 @@ def hours_chart(report: IssueReport) -> str:
         ),
         x_label="Hours after the send started",
         y_label="Clicks",
+        empty="No clicks yet" if report.sent else "Not sent yet",
     )
 
 
