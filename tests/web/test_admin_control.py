@@ -197,7 +197,7 @@ def test_events_stream_ends_for_a_sent_issue(operator: FlaskClient, services: Co
         session.execute(
             update(Delivery)
             .where(Delivery.state == DeliveryState.QUEUED)
-            .values(state=DeliveryState.SENT, sent_at=NOW)
+            .values(state=DeliveryState.SENT, sent_at=datetime.now(UTC))
         )
     issues.pause(services, issue_id)
     issues.cancel(services, issue_id)  # final: nothing moves any more
@@ -206,6 +206,7 @@ def test_events_stream_ends_for_a_sent_issue(operator: FlaskClient, services: Co
     sent = events_of(answer.get_data(as_text=True))
     assert [name for name, _ in sent] == ["progress", "end"]
     assert sent[0][1]["status"] == "cancelled" and sent[0][1]["final"] is True
+    assert sent[0][1]["eta"] is None and sent[0][1]["remaining"] == 0  # rows sent just now
 
 
 def test_events_stream_of_a_moving_issue_is_bounded(

@@ -60,7 +60,8 @@ def snapshot(progress: Progress, zone: ZoneInfo) -> dict[str, Any]:
     ok = sum(counts.get(s, 0) for s in DONE_OK)
     bad = sum(counts.get(s, 0) for s in DONE_BAD)
     skip = sum(counts.get(s, 0) for s in DONE_SKIP)
-    eta = progress.eta_seconds
+    # An ETA only while messages go out (a finished or paused send has none).
+    eta = progress.eta_seconds if progress.status == "sending" and progress.remaining else None
     finish = None
     if eta is not None and progress.now is not None:
         finish = local_time(progress.now + timedelta(seconds=eta), zone)
