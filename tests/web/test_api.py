@@ -188,6 +188,8 @@ def test_malformed_json_is_400(operator: Call, issue_id: int) -> None:
     for method, path in (("PATCH", f"/api/issues/{issue_id}"), ("POST", "/api/subscribers")):
         answer = operator(method, path, data=b'{"intro": ', content_type="application/json")
         assert error(answer, 400)["code"] == "malformed"
+    form = operator("PATCH", f"/api/issues/{issue_id}", data={"intro": "x"})
+    assert error(form, 415)["code"] == "unsupported_media_type"
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,19 @@ def authenticate() -> Response | None:
     return None
 
 
+def require_json() -> Response | None:
+    """A body that is not JSON is refused (415), not read as an empty one."""
+    if (
+        request.method in ("POST", "PATCH", "PUT")
+        and request.content_length
+        and not request.is_json
+    ):
+        return error_response(415, "send JSON, with 'Content-Type: application/json'")
+    return None
+
+
 blp.before_request(authenticate)
+blp.before_request(require_json)
 
 
 def current_user() -> users.UserInfo:

@@ -13,6 +13,7 @@ request field the error is about (a dotted path into the body or the query: ``to
   issue, sending an issue with nobody to send to). The domain says these with a
   :class:`~newsletter.errors.WorkError`, or with an :class:`~newsletter.errors.InputError` that
   names no field and no missing thing (``NotEditable``), so both map here;
+- 415 ``unsupported_media_type``: a body that is not ``application/json``;
 - 422 a bad value: marshmallow's validation (``invalid``) or the domain's
   :class:`~newsletter.errors.FieldError` (its own code: ``format``, ``past``, ``unknown``...),
   with the field named in the API's words (:data:`FIELDS`).
