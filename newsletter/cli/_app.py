@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import click
 
-from newsletter import __version__
+from newsletter import __version__, localtime
 from newsletter.config import Settings
 from newsletter.errors import FieldError, InputError, NewsletterError
 
@@ -71,21 +72,24 @@ class Runtime:
             self._engine.dispose()
 
 
-def parse_time(value: str | None, option: str = "--now") -> datetime:
-    """An ISO 8601 option (``--now``, ``--at``); a value without an offset is UTC; none: now."""
+def parse_time(value: str | None, option: str = "--now", zone: ZoneInfo | None = None) -> datetime:
+    """An ISO 8601 option (``--now``, ``--at``) as UTC; none: now. A value without an offset
+    is a wall-clock time in ``zone`` (the publication's, NEWSLETTER_TIMEZONE), else UTC."""
     if value is None:
         return datetime.now(UTC)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+        return localtime.parse_time(value, zone or ZoneInfo("UTC"), option)
+    except FieldError as exc:
         raise InputError(
-            f"{option} {value!r}: expected ISO 8601, e.g. 2026-11-27T09:00:00Z"
+            f"{option} {value!r}: {exc.reason}"
+            if exc.code != "format"
+            else f"{option} {value!r}: expected ISO 8601, e.g. 2026-11-27T09:00 (in "
+            f"{(zone or ZoneInfo('UTC')).key}) or 2026-11-27T14:00:00Z"
         ) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def parse_now(value: str | None) -> datetime:
-    return parse_time(value, "--now")
+def parse_now(value: str | None, zone: ZoneInfo | None = None) -> datetime:
+    return parse_time(value, "--now", zone)
 
 
 def runtime(ctx: click.Context) -> Runtime:

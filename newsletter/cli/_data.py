@@ -33,7 +33,10 @@ def demo(
     from newsletter.services import jobs
 
     settings, summary = jobs.demo(
-        runtime(ctx).settings, data_dir=data_dir, sample=sample_dir, now=parse_now(now_text)
+        runtime(ctx).settings,
+        data_dir=data_dir,
+        sample=sample_dir,
+        now=parse_now(now_text, runtime(ctx).settings.timezone),
     )
     click.echo(f"Issue {summary.issue_id} ({summary.week_key}): {summary.subject}")
     click.echo(f"  reviews: {summary.new} new this week, {summary.trending} trending")

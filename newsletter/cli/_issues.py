@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ import click
 
 from newsletter.cli._app import cli, parse_now, parse_time, runtime, services
 from newsletter.errors import InputError, WorkError
+from newsletter.localtime import local_text
 
 if TYPE_CHECKING:
     from newsletter.services import Context
@@ -30,14 +32,18 @@ def issue() -> None:
 @issue.command("build")
 @click.option("--week", default=None, help="ISO week, e.g. 2026-W48 (default: this week).")
 @click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601).")
+@click.option("--again", is_flag=True, help="A new draft for a week whose issue was cancelled.")
 @click.pass_context
-def issue_build(ctx: click.Context, week: str | None, now_text: str | None) -> None:
+def issue_build(ctx: click.Context, week: str | None, now_text: str | None, again: bool) -> None:
     """Build (or return the existing) draft for a week; prints the issue id."""
     from newsletter.services import issues
 
-    result = issues.build(services(ctx), week=week, now=parse_now(now_text))
+    now = parse_now(now_text, runtime(ctx).settings.timezone)
+    result = issues.build(services(ctx), week=week, now=now, again=again)
     click.echo(result.issue_id)
     state = "built" if result.created else f"exists ({result.status.value})"
+    if result.status.value == "cancelled" and not result.created:
+        state += f"; 'newsletter issue build --week {result.week_key} --again' builds a new draft"
     click.echo(
         f"issue {result.issue_id} for {result.week_key} {state}: {result.new} new, "
         f"{result.trending} trending",
@@ -152,17 +158,27 @@ def issue_test_send(ctx: click.Context, issue_id: int, to: tuple[str, ...]) -> N
 
 @issue.command("send")
 @click.argument("issue_id", type=int)
-@click.option("--at", "at", default=None, help="Send at this time instead of now (ISO 8601).")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Send at this time instead of now (ISO 8601; without an offset, in NEWSLETTER_TIMEZONE).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.pass_context
-def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
-    """Send a draft to every eligible subscriber (through workers when a broker is set)."""
+def issue_send(ctx: click.Context, issue_id: int, at: str | None, yes: bool) -> None:
+    """Send a draft to every eligible subscriber (through workers when a broker is set).
+    On a terminal it first shows how many recipients and asks; --yes skips the question."""
     from newsletter.services import issues
 
-    if at is not None:
-        send_at = parse_time(at, "--at")
+    zone = runtime(ctx).settings.timezone
+    send_at = parse_time(at, "--at", zone) if at is not None else None
+    if not yes and sys.stdin.isatty():
+        _confirm_send(services(ctx), issue_id, send_at)
+    if send_at is not None:
         issues.schedule(services(ctx), issue_id, send_at)
         click.echo(
-            f"issue {issue_id}: scheduled for {send_at:%Y-%m-%d %H:%M} UTC; the minute tick "
+            f"issue {issue_id}: scheduled for {local_text(send_at, zone)}; the minute tick "
             "(celery beat, or 'newsletter tick' from cron) starts it"
         )
         return
@@ -177,11 +193,26 @@ def issue_send(ctx: click.Context, issue_id: int, at: str | None) -> None:
         + ", ".join(f"{count} {state}" for state, count in progress.counts.items() if count)
     )
     if progress.next_retry_at and not sent.queued:
-        retry = progress.next_retry_at.strftime("%Y-%m-%d %H:%M")
+        retry = local_text(progress.next_retry_at, zone)
         click.echo(
-            f"some messages wait for a retry, the first at {retry} UTC: "
+            f"some messages wait for a retry, the first at {retry}: "
             f"run 'newsletter tick' (or 'newsletter issue send {issue_id}') after that"
         )
+
+
+def _confirm_send(context: Context, issue_id: int, send_at: datetime | None) -> None:
+    """Ask before mailing everyone: the issue, its subject and how many would get it."""
+    from newsletter.services import issues
+
+    detail = issues.show(context, issue_id)
+    audience = issues.audience(context, issue_id)
+    when = f"at {local_text(send_at, context.settings.timezone)}" if send_at else "now"
+    click.echo(
+        f"issue {issue_id} ({detail.row.week_key}): {detail.row.subject!r}\n"
+        f"goes {when} to {audience} recipient(s)."
+    )
+    if not click.confirm("Send it?", default=False):
+        raise click.exceptions.Exit(1)
 
 
 @issue.command("status")

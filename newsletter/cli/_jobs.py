@@ -18,7 +18,9 @@ def weekly(ctx: click.Context, now_text: str | None, retry: bool) -> None:
     by any run). Exit 1 when the run or any source failed."""
     from newsletter.services import jobs
 
-    report = jobs.weekly(services(ctx), parse_now(now_text), retry=retry)
+    report = jobs.weekly(
+        services(ctx), parse_now(now_text, runtime(ctx).settings.timezone), retry=retry
+    )
     for error in report.ingest_errors:
         click.echo(f"ingest error: {error}", err=True)
     if not report.ran:
@@ -42,7 +44,7 @@ def tick(ctx: click.Context, now_text: str | None) -> None:
     scheduled with --at, retries whose time has come, rows of workers that died."""
     from newsletter.services import jobs
 
-    report = jobs.tick(services(ctx), parse_now(now_text))
+    report = jobs.tick(services(ctx), parse_now(now_text, runtime(ctx).settings.timezone))
     if report.weekly:
         click.echo(f"weekly {report.weekly.week_key}: {report.weekly.outcome}")
         for error in report.weekly.ingest_errors:

@@ -38,6 +38,15 @@ class FanoutResult:
     batches: int
 
 
+def audience_count(session: Session, settings: Settings, issue_id: int) -> int:
+    """How many subscribers a send of the issue would add now (eligible, not yet delivered):
+    what an operator confirms before sending."""
+    content = load_content(session, issue_id, settings.timezone)
+    issue_mask = mask_of(c.category for c in content.cards)
+    already = exists().where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
+    return session.scalar(select(func.count()).where(eligible_for(issue_mask), ~already)) or 0
+
+
 def start_send(session: Session, settings: Settings, issue_id: int, now: datetime) -> FanoutResult:
     # Lock the issue row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes): two ticks
     # or a tick and an operator starting the same issue take turns, and the second one sees

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from newsletter.db import transaction
 from newsletter.delivery.control import Steered, cancel_issue, pause_issue, resume_issue
 from newsletter.delivery.dispatch import BrokerUnavailable, CeleryDispatcher
-from newsletter.delivery.fanout import FanoutResult, send_issue
+from newsletter.delivery.fanout import FanoutResult, audience_count, send_issue
 from newsletter.delivery.progress import Progress, issue_progress
 from newsletter.delivery.retry import Failure, Retried, count_retryable, latest_failures
 from newsletter.delivery.retry import retry_failed as requeue_failed
@@ -167,6 +167,12 @@ def send(ctx: Context, issue_id: int) -> Sent:
                 raise WorkError(f"issue {issue_id}: {exc}; nothing was changed") from exc
         result = send_issue(ctx.factory, ctx.settings, issue_id, dispatcher, ctx.clock())
     return Sent(result, status(ctx, issue_id), bool(ctx.settings.broker_url))
+
+
+def audience(ctx: Context, issue_id: int) -> int:
+    """How many subscribers sending the issue now would reach (besides those it reached)."""
+    with ctx.factory() as session:
+        return audience_count(session, ctx.settings, issue_id)
 
 
 def schedule(ctx: Context, issue_id: int, at: datetime) -> None:

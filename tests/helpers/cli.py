@@ -15,6 +15,7 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
         [sys.executable, "-m", "newsletter", *args],
         cwd=cwd,
         env=clean_environ(**env),
+        stdin=subprocess.DEVNULL,  # never a terminal: commands that confirm on one do not ask
         capture_output=True,
         text=True,
         timeout=120,
