@@ -5,7 +5,8 @@ call a function here with plain arguments (ids, addresses, times), and word its 
 error (:mod:`newsletter.errors`) in their own terms. Everything a face needs is named here, so
 a face never reaches past this layer (an import-linter contract in ``pyproject.toml``).
 
-The submodules (``issues``, ``subscribers``, ``reviews``, ``feedback``, ``jobs``, ``setup``) and
+The submodules (``issues``, ``subscribers``, ``reviews``, ``feedback``, ``jobs``, ``setup``,
+``users``, ``reports``, ``archive``) and
 the names below are loaded on first use: a command pays only for the parts of the pipeline it
 runs (``newsletter --help`` imports none of them).
 """
@@ -21,7 +22,17 @@ if TYPE_CHECKING:
     from newsletter.issues.editing import Edits
     from newsletter.issues.preview import FORMATS as PREVIEW_FORMATS
     from newsletter.mail.transport import Transport
-    from newsletter.services import feedback, issues, jobs, reviews, setup, subscribers
+    from newsletter.services import (
+        archive,
+        feedback,
+        issues,
+        jobs,
+        reports,
+        reviews,
+        setup,
+        subscribers,
+        users,
+    )
     from newsletter.services.context import Context
     from newsletter.subscribers.consent import Channel, Confirmation, Signup
     from newsletter.tokens import BadToken
@@ -38,7 +49,19 @@ _NAMES = {
     "Transport": ("newsletter.mail.transport", "Transport"),
     "templates_dir": ("newsletter.compose.render", "templates_dir"),
 }
-_SUBMODULES = frozenset({"feedback", "issues", "jobs", "reviews", "setup", "subscribers"})
+_SUBMODULES = frozenset(
+    {
+        "archive",
+        "feedback",
+        "issues",
+        "jobs",
+        "reports",
+        "reviews",
+        "setup",
+        "subscribers",
+        "users",
+    }
+)
 
 __all__ = [
     "HTML_BUDGET",
@@ -50,13 +73,16 @@ __all__ = [
     "Edits",
     "Signup",
     "Transport",
+    "archive",
     "feedback",
     "issues",
     "jobs",
+    "reports",
     "reviews",
     "setup",
     "subscribers",
     "templates_dir",
+    "users",
 ]
 
 
