@@ -45,8 +45,8 @@ def create_app(
     from newsletter.services import subscribers as people
     from newsletter.web.admin import admin
     from newsletter.web.admin.auth import limit_login
-    from newsletter.web.archive import front
     from newsletter.web.api import init_api
+    from newsletter.web.archive import front
     from newsletter.web.guards import protect, rate_limiter
     from newsletter.web.public import limit_sign_up, public
     from newsletter.web.tracking import tracking

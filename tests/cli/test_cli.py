@@ -230,7 +230,9 @@ def test_editor_edits_a_draft_and_sends_test_copies(tmp_path: Path, env: dict[st
     assert run(["issue", "send", issue_id], tmp_path, **env).returncode == 0
     late = run(["issue", "edit", issue_id, "--intro", "Too late."], tmp_path, **env)
     assert late.returncode == 2
-    assert f"issue {issue_id} is sent: only a draft or a scheduled issue can be edited" in late.stderr
+    assert (
+        f"issue {issue_id} is sent: only a draft or a scheduled issue can be edited" in late.stderr
+    )
     paused = run(["issue", "pause", issue_id], tmp_path, **env)
     assert paused.returncode == 1
     assert f"issue {issue_id} is sent: only a sending issue pauses" in paused.stderr

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import clean_environ, run
+from tests.helpers.cli import run
+from tests.helpers.env import clean_environ
 
 REVIEWS = """\
 {"url": "https://reviews.example.com/moonlit-ferry/", "title": "REVIEW: Moonlit Ferry", "category": "Film", "author": "Jo Park", "published_at": "2026-11-23T10:00:00Z", "score": 8, "score_max": 10, "tldr": "A calm, lovely crossing."}

@@ -7,8 +7,8 @@ Create Date: 2026-12-01
 ``issues.week_key`` was unique; now only among issues that are not cancelled, so a cancelled
 issue can be rebuilt as a new draft for its week. The issue records the weekly slot it is for
 (``planned_at``), when the editors were told (``review_mailed_at``) and an editor's approval or
-hold; an item, whether the size guard dropped it (``trimmed``). ``users`` are editors and operators (argon2 password hashes); ``api_tokens`` their
-hashed Bearer tokens.
+hold; an item, whether the size guard dropped it (``trimmed``). ``users`` are editors and
+operators (argon2 password hashes); ``api_tokens`` their hashed Bearer tokens.
 """
 
 from __future__ import annotations
