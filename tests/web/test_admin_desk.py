@@ -6,10 +6,16 @@ preview frame's headers, and unknown issues."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
@@ -19,6 +25,8 @@ from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Issue, IssueStatus
 from newsletter.services import Context, issues, users
 from newsletter.services.issues import IssueDetail
+from tests.helpers.browser import screenshot
+from tests.helpers.env import clean_environ, free_port
 from tests.helpers.factories import NOW, issue_with, review, subscriber
 from tests.helpers.web import form_token
 
@@ -381,3 +389,72 @@ def test_scheduled_issue_is_editable_sent_one_is_read_only(
     answer = post(editor, issue_id, "drop", url=live(before, "new")[0])
     assert answer.status_code == 409 and "can be edited" in answer.get_data(as_text=True)
     assert show(services, issue_id) == before
+
+
+# -- in a browser ------------------------------------------------------------------------------
+@pytest.fixture
+def served(settings: Settings, engine: Engine, services: Context) -> Iterator[str]:
+    """``newsletter serve`` on a free port over the test's database; an editor exists."""
+    users.add_user(services, EDITOR, "editor", PASSWORD)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_environ(**settings.with_overrides(base_url=base).as_environ())
+    command = [sys.executable, "-m", "newsletter", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"{base}/admin/login", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"serve exited: {process.stderr.read() if process.stderr else ''}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def email_background(page: Any) -> list[str]:
+    """The background of the email's container in each preview frame."""
+    return [
+        frame.evaluate("getComputedStyle(document.querySelector('.container')).backgroundColor")
+        for frame in page.frames[1:]
+    ]
+
+
+def test_dark_mode_and_drag_and_drop_in_a_browser(
+    served: str, browser: Any, services: Context, issue_id: int
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{served}/admin/login")
+    page.fill("input[name=email]", EDITOR)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    page.goto(f"{served}/admin/issues/{issue_id}")
+    page.wait_for_load_state("load")
+    assert email_background(page) == ["rgb(255, 255, 255)"] * 2
+    page.click("#dark-toggle")
+    for _ in range(100):  # the frames reload with their dark=1 copy
+        if all(f.url.endswith("dark=1") for f in page.frames[1:]):
+            page.wait_for_load_state("load")
+            if email_background(page) == ["rgb(27, 30, 33)"] * 2:  # its dark rules apply
+                break
+        page.wait_for_timeout(50)
+    assert email_background(page) == ["rgb(27, 30, 33)"] * 2
+    assert page.get_attribute("#dark-toggle", "aria-pressed") == "true"
+    screenshot(page, "desk-dark.png", full_page=False)
+    # drag the third review of "New this week" onto the first: one move, then a reload
+    order = live(show(services, issue_id), "new")
+    rows = page.locator("ol[data-section=new] li.item")
+    with page.expect_navigation():
+        rows.nth(2).drag_to(rows.nth(0), target_position={"x": 40, "y": 5})
+    assert live(show(services, issue_id), "new") == [order[2], order[0], order[1]]
+    assert "Moved it to place 1." in page.inner_text("main")
+    page.close()

@@ -217,9 +217,8 @@ def edit(issue_id: int, edits: Edits, done: str) -> list[tuple[str, str]]:
     messages = [("ok", done)]
     if result.trimmed.dropped:
         count = len(result.trimmed.dropped)
-        messages.append(
-            ("error", f"The size guard dropped {count} review(s) to stay under the budget.")
-        )
+        what = "a review" if count == 1 else f"{count} reviews"
+        messages.append(("error", f"The size guard dropped {what} to stay under the budget."))
     return messages
 
 
