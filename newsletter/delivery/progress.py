@@ -111,13 +111,18 @@ def issue_progress(session: Session, issue_id: int, lease: timedelta = LEASE) ->
             Delivery.sent_at >= now - RATE_WINDOW,
         )
     )
-    recent = session.scalar(
-        select(func.count()).where(
+    recent, first = session.execute(
+        select(func.count(), func.min(Delivery.sent_at)).where(
             Delivery.issue_id == issue_id,
             Delivery.state == DeliveryState.SENT,
             Delivery.sent_at >= now - RATE_WINDOW,
         )
-    )
+    ).one()
+    # Over the time the window really covers: 28 messages in the first 4 s of a send are
+    # 7 msg/s, not 28 / 60 (the ETA would be 15 times too long).
+    span = RATE_WINDOW.total_seconds()
+    if first is not None:
+        span = min(span, max(1.0, (now - first).total_seconds()))
     errors: list[str] = []
     for error in session.scalars(
         select(Delivery.last_error)
@@ -136,7 +141,7 @@ def issue_progress(session: Session, issue_id: int, lease: timedelta = LEASE) ->
         counts,
         next_retry,
         issue.status_reason,
-        (recent or 0) / RATE_WINDOW.total_seconds(),
+        (recent or 0) / span,
         tuple(errors),
         stalled_rows(session, issue_id, now, lease),
         last_sent,

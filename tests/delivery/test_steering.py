@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.control import cancel_issue, pause_issue, resume_issue
 from newsletter.delivery.dispatch import InlineDispatcher
-from newsletter.delivery.fanout import send_issue
+from newsletter.delivery.fanout import send_issue, start_send
 from newsletter.delivery.progress import issue_progress
 from newsletter.delivery.sender import Sender
 from newsletter.errors import WorkError
@@ -232,3 +233,24 @@ def test_send_rate_settings_choose_the_limiter(settings: Settings) -> None:
     limiter.close()
     rabbit = settings.with_overrides(broker_url="amqp://guest@localhost//", redis_url="redis://h/1")
     assert rabbit.limiter_url == "redis://h/1"
+
+
+def test_the_rate_counts_the_time_the_send_has_run_not_a_whole_minute(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    """28 messages in the first 4 s are 7 msg/s: the ETA of a young send is not 15x too long."""
+    emails = [f"r{n}@example.com" for n in range(40)]
+    issue_id = issue_with(factory, settings, [review("a", "Film")], emails)
+    with transaction(factory) as session:
+        start_send(session, settings, issue_id, NOW)
+        ids = session.scalars(
+            select(Delivery.id).where(Delivery.issue_id == issue_id).order_by(Delivery.id)
+        ).all()
+        now = utcnow()
+        for n, delivery_id in enumerate(ids[:28]):
+            row = session.get_one(Delivery, delivery_id)
+            row.state, row.sent_at = DeliveryState.SENT, now - timedelta(seconds=4 - n / 7)
+    with factory() as session:
+        progress = issue_progress(session, issue_id)
+    assert 6.0 <= progress.rate <= 7.5
+    assert progress.eta_seconds is not None and progress.eta_seconds < 3
