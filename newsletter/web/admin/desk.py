@@ -67,15 +67,6 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def reader_of(email: str | None) -> tuple[Any, str | None]:
-    """The subscriber hit for ``email`` (or None), and an error about the address, if any."""
-    if not email:
-        return None, None
-    hits = people.search(services(), email, limit=5)
-    found = next((h for h in hits if h.email.lower() == email.lower()), None)
-    return found, None if found else f"{email}: no such subscriber"
-
-
 @admin.get("/issues/<int:issue_id>")
 @login_required
 def desk(issue_id: int) -> ResponseReturnValue:
@@ -98,7 +89,9 @@ def desk_page(
         status = max(status, 422)
         email = None
         text = issues.preview(context, issue_id, fmt="text").decode()
-    reader, _ = reader_of(email)
+    # whose version this is: the subscriber with exactly this address (in any case)
+    hits = people.search(context, email, limit=5) if email else []
+    reader = next((h for h in hits if email and h.email.lower() == email.lower()), None)
     email = reader.email if reader else email  # as stored, not as typed
     greeting = GREETING.search(text)
     query = (request.args.get("review_q") or "").strip()[:200]
@@ -320,8 +313,9 @@ def desk_test_send(issue_id: int) -> ResponseReturnValue:
 @login_required
 def desk_approve(issue_id: int) -> ResponseReturnValue:
     def work() -> list[tuple[str, str]]:
-        issues.approve(services(), issue_id, by=current_user().email)
-        return [("ok", f"Approved by {current_user().email}.")]
+        scheduled = issues.approve(services(), issue_id, by=current_user().email)
+        slot = ": scheduled for its weekly slot" if scheduled else ""
+        return [("ok", f"Approved by {current_user().email}{slot}.")]
 
     return act(issue_id, "top", work)
 
