@@ -17,9 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint
 
-from newsletter.errors import FieldError
-
-PICKER_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")  # what browsers send
+from newsletter import localtime
 
 
 def zone() -> ZoneInfo:
@@ -29,23 +27,9 @@ def zone() -> ZoneInfo:
     return services().settings.timezone
 
 
-def offset(at: datetime) -> str:
-    """``-05:00`` for an aware time."""
-    delta = at.utcoffset()
-    minutes = int(delta.total_seconds() // 60) if delta is not None else 0
-    sign = "-" if minutes < 0 else "+"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"{sign}{hours:02d}:{rest:02d}"
-
-
 def local_time(at: datetime | None, where: ZoneInfo | None = None, empty: str = "—") -> str:
     """``2026-12-11 09:00 EST (-05:00)`` in ``where`` (default: the publication's zone)."""
-    if at is None:
-        return empty
-    if at.tzinfo is None:  # SQLite hands back naive UTC
-        at = at.replace(tzinfo=UTC)
-    here = at.astimezone(where or zone())
-    return f"{here:%Y-%m-%d %H:%M} {here.tzname()} ({offset(here)})"
+    return localtime.local_text(at, where or zone(), empty)
 
 
 def picker_value(at: datetime | None, where: ZoneInfo | None = None) -> str:
@@ -62,32 +46,14 @@ def zone_label(at: datetime | None = None, where: ZoneInfo | None = None) -> str
     (default: now), shown next to a time picker."""
     place = where or zone()
     here = (at or datetime.now(UTC)).astimezone(place)
-    return f"{place.key}, {here.tzname()} ({offset(here)})"
+    return f"{place.key}, {here.tzname()} ({localtime.offset(here)})"
 
 
 def parse_local(text: str, where: ZoneInfo, field: str = "send_at") -> datetime:
-    """A picker's wall-clock value read in ``where``, as a UTC time. :class:`FieldError`
-    naming ``field`` for an empty or malformed value, or a time the zone skips (the hour
-    clocks jump over in spring: no such 02:30 exists). Of a repeated hour (autumn) the
-    first is meant, as most calendars do."""
-    value = text.strip()
-    if not value:
-        raise FieldError(field, "a date and time are needed", code="missing")
-    for pattern in PICKER_FORMATS:
-        try:
-            naive = datetime.strptime(value, pattern)
-        except ValueError:
-            continue
-        break
-    else:
-        raise FieldError(field, "not a date and time (YYYY-MM-DDTHH:MM)", shown=value[:40])
-    local = naive.replace(tzinfo=where)
-    at = local.astimezone(UTC)
-    if at.astimezone(where).replace(tzinfo=None) != naive:
-        raise FieldError(
-            field, f"that time does not exist in {where.key} (the clocks skip it)", shown=value
-        )
-    return at
+    """A picker's wall-clock value read in ``where``, as a UTC time (:func:`newsletter.
+    localtime.parse_time`: :class:`FieldError` naming ``field`` for an empty or malformed value,
+    or a time the zone skips; of a repeated hour, the first)."""
+    return localtime.parse_time(text, where, field)
 
 
 def duration(seconds: float | None) -> str:
