@@ -311,7 +311,7 @@ def test_reschedule_in_the_publication_zone_then_unschedule(
     ("value", "says"),
     [
         ("2020-01-01T09:00", "Send at 2020-01-01 09:00: that is in the past; it is now 20"),
-        ("tomorrow", "tomorrow&#39;: not an ISO 8601 time"),
+        ("tomorrow", "Send at tomorrow: not an ISO 8601 time"),
         ("", "Send at: a date and time are needed"),
         ("2031-03-09T02:30", "does not exist in America/New_York"),  # the spring-forward gap
     ],
