@@ -29,10 +29,10 @@ from newsletter.web.api.access import (
 
 ISSUE = "/issues/<int(min=1, max=2147483647):issue_id>"
 # The preview is an email: its inline styles and remote images, nothing that runs, and in a
-# sandbox (a unique origin), since its HTML holds reviews' text from elsewhere.
+# sandbox (a unique origin), since its HTML holds reviews' text from elsewhere; not framed.
 PREVIEW_POLICY = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-    "frame-ancestors 'self'"
+    "frame-ancestors 'none'"
 )
 
 
