@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings
 from newsletter.errors import WorkError
 from newsletter.services import Context, Transport, setup, templates_dir
+from newsletter.services import archive as front_page
 
 if TYPE_CHECKING:
     from newsletter.services.subscribers import ConfirmationQueue
@@ -68,7 +69,9 @@ def create_app(
     # Flask escapes only templates named *.html; ours are *.html.j2.
     app.jinja_env.autoescape = True
     app.extensions["newsletter"] = context
-    protect(app, settings, setup.web_secret(context))
+    # (not "archive": importing newsletter.web.archive binds that name in this package)
+    logo = front_page.branding(context).logo_source
+    protect(app, settings, setup.web_secret(context), images=logo)
     app.register_blueprint(public)
     app.register_blueprint(tracking)
     init_api(app)

@@ -13,37 +13,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, render_template
 from werkzeug.wrappers import Response
 
 from newsletter.errors import NotFound
 from newsletter.sections import SECTIONS
 from newsletter.services import archive as public_archive
 from newsletter.web import services
-from newsletter.web.guards import COPY_POLICY, PAGE_POLICY
+from newsletter.web.guards import COPY_POLICY
 
 front = Blueprint("front", __name__)
 
 LATEST = 3  # issues the home page lists under the form
-
-
-@front.after_app_request
-def allow_logo(response: Response) -> Response:
-    """With a logo (``NEWSLETTER_LOGO_URL``, on another host), our pages' policy also allows
-    images from its origin. This runs before the guards' own header hook (Flask runs the
-    hooks last-registered first), which then keeps the policy set here."""
-    source = public_archive.branding(services()).logo_source
-    if (
-        source
-        and response.mimetype == "text/html"
-        and "Content-Security-Policy" not in response.headers
-    ):
-        used = g.get("csp_nonce")
-        policy = PAGE_POLICY.format(style=f"'nonce-{used}'" if used else "'none'")
-        response.headers["Content-Security-Policy"] = policy.replace(
-            "img-src 'self'", f"img-src 'self' {source}"
-        )
-    return response
 
 
 @front.app_context_processor

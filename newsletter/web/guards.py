@@ -17,7 +17,7 @@ rate limits, and the headers a mail service's pages should send.
   the address that proxy appended to ``X-Forwarded-For`` (the last one: those before it are
   whatever the client claimed).
 - **Headers** on every response: a Content-Security-Policy that allows only this page's own
-  style (a per-response nonce) and no framing, ``X-Content-Type-Options: nosniff``,
+  style and script (a per-response nonce) and no framing, ``X-Content-Type-Options: nosniff``,
   ``Referrer-Policy: no-referrer`` (links carry tokens in their paths) and
   ``Cache-Control: no-store`` (pages name a person, or carry a form's token).
 """
@@ -39,10 +39,13 @@ from werkzeug.wrappers import Response
 from newsletter.config import Settings
 
 MAX_BODY = 64 * 1024  # bytes: a sign-up form is well under 1 KB
-# Every page of ours: its own <style> (nonce) and nothing else, posting only to itself.
+# Every page of ours: its own <style> and <script> (a per-response nonce) and nothing else;
+# fetch() and EventSource (the control room), frames (the desk's preview) and images (and the
+# logo's origin, when one is set) from this site only; posting only to itself; never framed.
 PAGE_POLICY = (
-    "default-src 'none'; style-src {style}; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; style-src {nonce}; script-src {nonce}; connect-src 'self'; "
+    "frame-src 'self'; img-src 'self'{images}; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 # The "View online" copy of an email: inlined styles and remote https images, as in the mail.
 COPY_POLICY = (
@@ -59,8 +62,9 @@ def is_one_click() -> bool:
     return request.form.get("List-Unsubscribe") == "One-Click"
 
 
-def protect(app: Flask, settings: Settings, secret: bytes) -> None:
-    """Install the request checks and response headers on ``app``."""
+def protect(app: Flask, settings: Settings, secret: bytes, *, images: str | None = None) -> None:
+    """Install the request checks and response headers on ``app``; ``images``: one more
+    origin pages may show images from (the logo's)."""
     app.config.update(
         SECRET_KEY=secret,
         MAX_CONTENT_LENGTH=MAX_BODY,
@@ -94,7 +98,8 @@ def protect(app: Flask, settings: Settings, secret: bytes) -> None:
     @app.after_request
     def headers(response: Response) -> Response:
         used = g.get("csp_nonce")
-        policy = PAGE_POLICY.format(style=f"'nonce-{used}'" if used else "'none'")
+        source = f"'nonce-{used}'" if used else "'none'"
+        policy = PAGE_POLICY.format(nonce=source, images=f" {images}" if images else "")
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers["X-Content-Type-Options"] = "nosniff"
         # frame-ancestors, for older browsers; the desk's preview frame sets SAMEORIGIN
