@@ -5,7 +5,7 @@ malformed JSON) and its happy path, ending in the services' state and the test t
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,11 +16,13 @@ from werkzeug.test import TestResponse
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.fanout import start_send
+from newsletter.issues.status import FINISH, transition
 from newsletter.mail.memory import MemoryTransport
-from newsletter.models import utcnow
+from newsletter.models import Delivery, DeliveryState, utcnow
 from newsletter.services import Context, issues, users
 from newsletter.services import subscribers as people
-from tests.helpers.factories import issue_with, review
+from newsletter.web import create_app
+from tests.helpers.factories import issue_with, review, subscriber
 from tests.helpers.web import settle
 
 Call = Callable[..., TestResponse]
@@ -326,8 +328,6 @@ def test_preview_as_a_subscriber(editor: Call, services: Context, issue_id: int)
     assert "sandbox" in html.headers["Content-Security-Policy"]
     assert b"REVIEW: Dune" in html.data
     with transaction(services.factory) as session:
-        from tests.helpers.factories import subscriber
-
         subscriber(session, "kai@example.com", picks=["Anime"], name="Kai")
     text = editor("GET", f"/api/issues/{issue_id}/preview?format=text&subscriber=kai@example.com")
     assert text.status_code == 200 and text.mimetype == "text/plain"
@@ -364,6 +364,26 @@ def test_schedule_in_the_publications_zone(
     assert back.get_json()["status"] == "draft"
 
 
+def test_times_are_read_and_shown_in_the_publications_zone(
+    services: Context, issue_id: int, tokens: dict[str, str]
+) -> None:
+    zoned = services.settings.with_overrides(publication_zone="America/New_York")
+    context = Context(zoned, services.factory, transport_factory=services.transport_factory)
+    with create_app(zoned, context=context).test_client() as client:
+        call = caller(client, tokens["operator"])
+        path = f"/api/issues/{issue_id}/schedule"
+        winter = call("POST", path, {"at": "2027-01-15T09:00"}).get_json()
+        assert winter["scheduled_at"] == "2027-01-15T09:00:00-05:00"
+        assert issues.show(services, issue_id).row.send_at == datetime(2027, 1, 15, 14, tzinfo=UTC)
+        summer = call("POST", path, {"at": "2027-07-15T09:00"}).get_json()
+        assert summer["scheduled_at"] == "2027-07-15T09:00:00-04:00"
+        given = call("POST", path, {"at": "2027-07-15T09:00:00+02:00"}).get_json()
+        assert given["scheduled_at"] == "2027-07-15T03:00:00-04:00"
+        skipped = call("POST", path, {"at": "2027-03-14T02:30"})  # clocks go 02:00 -> 03:00
+        assert "does not exist" in error(skipped, 422, "at")["message"]
+        assert issues.show(services, issue_id).row.send_at == datetime(2027, 7, 15, 7, tzinfo=UTC)
+
+
 def test_send_pause_resume_cancel(operator: Call, services: Context, issue_id: int) -> None:
     # No broker: the batches run in this process, on the mail set-up's own transport.
     sent = operator("POST", f"/api/issues/{issue_id}/send")
@@ -396,13 +416,9 @@ def test_cancel_a_send(operator: Call, services: Context, issue_id: int) -> None
 def test_retry_failed(operator: Call, services: Context, issue_id: int) -> None:
     start(services.factory, services.settings, issue_id)
     with transaction(services.factory) as session:
-        from newsletter.models import Delivery, DeliveryState
-
         row = session.query(Delivery).filter_by(issue_id=issue_id).one()
         row.state, row.last_error = DeliveryState.UNKNOWN, "421 connection lost after the dot"
     with transaction(services.factory) as session:
-        from newsletter.issues.status import FINISH, transition
-
         transition(session, issue_id, FINISH, utcnow())
     answer = operator("POST", f"/api/issues/{issue_id}/retry-failed", {"temporary": False})
     assert answer.status_code == 200, answer.get_json()
