@@ -252,7 +252,7 @@ def test_weekly_send_at_and_tick_from_the_command_line(tmp_path: Path, env: dict
     )
     early = run(["weekly", "--now", "2026-11-27T10:00:00Z"], tmp_path, **sources)
     assert early.returncode == 0, early.stderr
-    assert "week 2026-W48: issue 1 scheduled for 2026-11-27 14:00 UTC" in early.stdout
+    assert "week 2026-W48: issue 1 scheduled for 2026-11-27 09:00 EST (-05:00)" in early.stdout
     again = run(["weekly", "--now", "2026-11-27T11:00:00Z"], tmp_path, **sources)
     assert "week 2026-W48: already run (issue 1 scheduled" in again.stdout
     ticked = run(["tick", "--now", "2026-11-27T14:00:30Z"], tmp_path, **env)
