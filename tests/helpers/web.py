@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from newsletter.services import Context, users
 from newsletter.web import confirmations
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -47,3 +48,19 @@ def submit(
     if settle_after:
         settle(client)
     return answer
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def log_in(client: FlaskClient, ctx: Context, role: str, email: str | None = None) -> str:
+    """Make a staff account (``{role}@example.com`` unless ``email``) and log ``client`` in
+    through the login form, as a browser does; returns the address."""
+    email = email or f"{role}@example.com"
+    users.add_user(ctx, email, role, STAFF_PASSWORD)
+    token = form_token(client, "/admin/login")
+    answer = client.post(
+        "/admin/login", data={"email": email, "password": STAFF_PASSWORD, "csrf_token": token}
+    )
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return email

@@ -18,11 +18,10 @@ from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.fanout import start_send
 from newsletter.models import Delivery, DeliveryState
-from newsletter.services import Context, issues, users
+from newsletter.services import Context, issues
 from tests.helpers.factories import NOW, issue_with, review
-from tests.helpers.web import form_token
+from tests.helpers.web import form_token, log_in
 
-PASSWORD = "correct horse battery staple"
 ZONE = ZoneInfo("America/New_York")
 EMAILS = [f"reader{i}@example.com" for i in range(8)]
 
@@ -31,16 +30,6 @@ EMAILS = [f"reader{i}@example.com" for i in range(8)]
 def settings(settings: Settings) -> Settings:
     """The publication's zone is New York: 09:00 there is 14:00 UTC in winter."""
     return settings.with_overrides(publication_zone="America/New_York")
-
-
-def log_in(client: FlaskClient, ctx: Context, role: str) -> None:
-    email = f"{role}@example.com"
-    users.add_user(ctx, email, role, PASSWORD)
-    token = form_token(client, "/admin/login")
-    answer = client.post(
-        "/admin/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303, answer.get_data(as_text=True)
 
 
 @pytest.fixture

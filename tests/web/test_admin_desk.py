@@ -28,9 +28,8 @@ from newsletter.services.issues import IssueDetail
 from tests.helpers.browser import screenshot
 from tests.helpers.env import clean_environ, free_port
 from tests.helpers.factories import NOW, issue_with, review, subscriber
-from tests.helpers.web import form_token
+from tests.helpers.web import STAFF_PASSWORD, form_token, log_in
 
-PASSWORD = "correct horse battery staple"
 EDITOR = "ed@example.org"
 READERS = ["ana@example.com", "bo@example.com"]
 REVIEWS = [
@@ -58,18 +57,9 @@ def later(factory: sessionmaker[Session], issue_id: int) -> None:
         store_reviews(session, REVIEWS[3:], now=NOW)
 
 
-def log_in(client: FlaskClient, services: Context, email: str, role: str) -> None:
-    users.add_user(services, email, role, PASSWORD)
-    token = form_token(client, "/admin/login")
-    answer = client.post(
-        "/admin/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303, answer.get_data(as_text=True)
-
-
 @pytest.fixture
 def editor(client: FlaskClient, services: Context) -> FlaskClient:
-    log_in(client, services, EDITOR, "editor")
+    log_in(client, services, "editor", EDITOR)
     return client
 
 
@@ -395,7 +385,7 @@ def test_scheduled_issue_is_editable_sent_one_is_read_only(
 @pytest.fixture
 def served(settings: Settings, engine: Engine, services: Context) -> Iterator[str]:
     """``newsletter serve`` on a free port over the test's database; an editor exists."""
-    users.add_user(services, EDITOR, "editor", PASSWORD)
+    users.add_user(services, EDITOR, "editor", STAFF_PASSWORD)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = clean_environ(**settings.with_overrides(base_url=base).as_environ())
@@ -434,7 +424,7 @@ def test_dark_mode_and_drag_and_drop_in_a_browser(
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{served}/admin/login")
     page.fill("input[name=email]", EDITOR)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", STAFF_PASSWORD)
     with page.expect_navigation():
         page.click("button[type=submit]")
     page.goto(f"{served}/admin/issues/{issue_id}")

@@ -14,27 +14,15 @@ from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.ingest.store import store_reviews
 from newsletter.mail.memory import MemoryTransport
-from newsletter.services import Context, issues, users
+from newsletter.services import Context, issues
 from tests.helpers.factories import NOW, issue_with, review, send_now
-from tests.helpers.web import form_token
-
-PASSWORD = "correct horse battery staple"
+from tests.helpers.web import form_token, log_in
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The publication's zone is Tokyo (+09:00, no DST)."""
     return settings.with_overrides(publication_zone="Asia/Tokyo")
-
-
-def log_in(client: FlaskClient, ctx: Context, role: str) -> None:
-    email = f"{role}@example.com"
-    users.add_user(ctx, email, role, PASSWORD)
-    token = form_token(client, "/admin/login")
-    answer = client.post(
-        "/admin/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303
 
 
 def rows(page: str) -> list[str]:

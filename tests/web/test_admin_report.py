@@ -25,21 +25,10 @@ from newsletter.web import charts, create_app
 from tests.helpers.browser import screenshot
 from tests.helpers.env import free_port
 from tests.helpers.factories import issue_with, review, send_now
-from tests.helpers.web import form_token
+from tests.helpers.web import STAFF_PASSWORD, log_in
 
-PASSWORD = "correct horse battery staple"
 HOSTILE = '=cmd|"/C calc"!A0 </svg><script>alert(1)</script> & "quotes" \x01'
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def log_in(client: FlaskClient, ctx: Context, role: str) -> None:
-    email = f"{role}@example.com"
-    users.add_user(ctx, email, role, PASSWORD)
-    token = form_token(client, "/admin/login")
-    answer = client.post(
-        "/admin/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303, answer.get_data(as_text=True)
 
 
 def sent_issue(factory: sessionmaker[Session], settings: Settings) -> int:
@@ -156,13 +145,13 @@ def test_the_page_in_chromium_at_phone_and_desktop_width(
     settings: Settings,
 ) -> None:
     issue_id = sent_issue(factory, settings)
-    users.add_user(services, "op@example.com", "operator", PASSWORD)
+    users.add_user(services, "op@example.com", "operator", STAFF_PASSWORD)
     for width in (375, 1280):
         page = browser.new_page(viewport={"width": width, "height": 900})
         try:
             page.goto(f"{served}/admin/issues/{issue_id}/report")  # to the login page first
             page.fill("input[name=email]", "op@example.com")
-            page.fill("input[name=password]", PASSWORD)
+            page.fill("input[name=password]", STAFF_PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url(f"**/admin/issues/{issue_id}/report")
             boxes = [page.locator("svg.chart").nth(n).bounding_box() for n in range(2)]
