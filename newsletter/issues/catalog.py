@@ -34,7 +34,8 @@ def search_reviews(session: Session, text: str, limit: int = 20) -> list[ReviewH
     """Reviews whose title or URL holds every word of ``text`` (case-insensitive), newest
     first; an empty ``text`` gives the newest reviews."""
     query = select(Review).order_by(Review.published_at.desc(), Review.id.desc())
-    for word in text.split()[:8]:
+    printable = "".join(ch if ch.isprintable() else " " for ch in text)
+    for word in printable.split()[:8]:
         pattern = like_pattern(word.lower())
         query = query.where(
             or_(

@@ -25,6 +25,7 @@ from newsletter.issues.status import ensure_editable
 from newsletter.models import Issue, IssueItem, IssueVariant, Review, Section
 
 HEADER_LIMIT = 200
+INTRO_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ def header_text(field: str, value: str) -> str | None:
     if len(text) > HEADER_LIMIT:
         raise FieldError(field, f"{len(text)} characters, at most {HEADER_LIMIT}")
     return text or None
+
+
+def intro_text(value: str) -> str:
+    """The editor's note: paragraphs of text. Control characters other than line breaks and
+    tabs are refused (a NUL cannot even be stored in PostgreSQL text)."""
+    if any((ord(ch) < 32 and ch not in "\n\r\t") or ord(ch) == 127 for ch in value):
+        raise FieldError("intro", "control characters are not allowed")
+    if len(value) > INTRO_LIMIT:
+        raise FieldError("intro", f"{len(value)} characters, at most {INTRO_LIMIT}")
+    return value.strip()
 
 
 def place(order: list[int], review_id: int, position: int) -> list[int]:
@@ -100,7 +111,7 @@ def edit_issue(
     if edits.preheader is not None:
         issue.preheader = header_text("preheader", edits.preheader)
     if edits.intro is not None:
-        issue.intro = edits.intro.strip()
+        issue.intro = intro_text(edits.intro)
     items = {i.review_id: i for i in issue.items}
     for url in edits.pins:
         review = _review(session, url, "pin")

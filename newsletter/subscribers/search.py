@@ -25,7 +25,7 @@ class SubscriberHit:
 def search_subscribers(session: Session, text: str, limit: int = 20) -> list[SubscriberHit]:
     """Subscribers whose address or name holds ``text`` (case-insensitive), addresses that
     start with it first."""
-    needle = text.strip().lower()
+    needle = "".join(ch for ch in text if ch.isprintable()).strip().lower()
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = select(Subscriber)
     if needle:

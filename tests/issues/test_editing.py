@@ -19,7 +19,7 @@ from newsletter.errors import InputError
 from newsletter.ingest.store import store_reviews
 from newsletter.issues.build import build_issue
 from newsletter.issues.content import load_content
-from newsletter.issues.editing import Edits, edit_issue, header_text, place
+from newsletter.issues.editing import Edits, edit_issue, header_text, intro_text, place
 from newsletter.issues.proofs import send_test_copies
 from newsletter.models import Delivery, Issue, IssueItem, IssueStatus, IssueVariant, Section
 from tests.helpers.content import BRAND, card
@@ -49,6 +49,16 @@ def test_place_moves_and_clamps() -> None:
 def test_header_text_refuses_what_could_break_a_header(value: str, reason: str) -> None:
     with pytest.raises(InputError, match=reason):
         header_text("subject", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("NUL\x00here", "control characters are not allowed"), ("x" * 5001, "at most 5000")],
+)
+def test_intro_text_refuses_control_characters_and_walls_of_text(value: str, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
+        intro_text(value)
+    assert intro_text("  Two paragraphs.\n\n\tThe second.  ") == "Two paragraphs.\n\n\tThe second."
 
 
 def test_header_text_folds_spaces_and_empty_means_automatic() -> None:
