@@ -65,7 +65,7 @@ class Capture(Recorder):
     def to(self, address: str) -> list[EmailMessage]:
         """The messages received for ``address``, parsed."""
         return [
-            message_from_bytes(raw, policy=policy.default)  # type: ignore[misc]
+            message_from_bytes(raw, policy=policy.default)
             for _, rcpts, raw in list(self.messages)
             if address in rcpts
         ]
@@ -159,7 +159,7 @@ def _wait_serving(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{base}/admin/login", timeout=1).close()  # noqa: S310
+            urllib.request.urlopen(f"{base}/admin/login", timeout=1).close()
             return
         except OSError as exc:
             if process.poll() is not None or time.monotonic() > deadline:
