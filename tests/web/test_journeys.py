@@ -130,8 +130,19 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+# Every page's Content-Security-Policy violations, for shoot() to check (a blocked style or
+# script is a page that looks or works wrong).
+WATCH_POLICY = """
+window.__blocked = [];
+document.addEventListener("securitypolicyviolation",
+    e => window.__blocked.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
 def shoot(page: Any, shots: Path, name: str) -> None:
-    """``name-desktop.png`` and ``name-phone.png`` of the whole page; back to desktop width."""
+    """``name-desktop.png`` and ``name-phone.png`` of the whole page, checking that it fits
+    each width and that its policy blocked nothing; back to desktop width."""
+    assert page.evaluate("window.__blocked") == [], name
     for label, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": HEIGHT})
         page.wait_for_timeout(150)  # a layout change, and frames that re-flow
@@ -144,6 +155,7 @@ def shoot(page: Any, shots: Path, name: str) -> None:
 def log_in(browser: Any, stack: Stack, email: str, shots: Path | None = None) -> Any:
     """A new browser context (its own cookies) signed in as ``email``: the issues list."""
     context = browser.new_context(viewport={"width": WIDTHS["desktop"], "height": HEIGHT})
+    context.add_init_script(WATCH_POLICY)
     page = context.new_page()
     page.goto(stack.url("/admin/"))  # not signed in: to the login page, and back after it
     assert "/admin/login" in page.url
@@ -365,6 +377,7 @@ def test_the_operator_schedules_sends_steers_retries_and_reads_the_report(
     # Send now (the week typed to confirm), then pause while it goes out.
     with page.expect_navigation():
         page.get_by_role("button", name="Send now…").click()
+    shoot(page, shots, "confirm-send")
     page.fill("#confirm_week", week)
     with page.expect_navigation():
         page.get_by_role("button", name="Send to everyone now").click()
@@ -420,11 +433,13 @@ def test_the_operator_schedules_sends_steers_retries_and_reads_the_report(
     assert count(page, "failed") == 1 and count(page, "sent") == EVERYONE - 1
     failures = page.inner_text("table.failures")
     assert GREYLISTED in failures and "451" in failures and "retryable" in failures
+    shoot(page, shots, "control-failed")
 
     # Retry failed: the capture server takes her now; the issue sends again until done.
     stack.capture.deferred = set()
     with page.expect_navigation():
         page.get_by_role("button", name="Retry failed…").click()
+    shoot(page, shots, "confirm-retry")
     page.get_by_label(re.compile("failed temporarily")).check()
     # The room the POST leads to may reload at once (sending, then sent): read its first copy.
     with page.expect_response(
@@ -457,6 +472,7 @@ def test_the_operator_schedules_sends_steers_retries_and_reads_the_report(
 
     # The public side: the issue is on the home page and in the archive.
     public = browser.new_page(viewport={"width": WIDTHS["desktop"], "height": HEIGHT})
+    public.add_init_script(WATCH_POLICY)
     public.goto(stack.url("/"))
     shoot(public, shots, "home")
     public.goto(stack.url("/archive"))
