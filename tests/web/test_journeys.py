@@ -396,7 +396,7 @@ def test_the_operator_schedules_sends_steers_retries_and_reads_the_report(
     assert sent_when_paused < EVERYONE - 1, "the send finished before it could be paused"
 
     # Resume, and watch the numbers move on the page without a reload.
-    stack.capture.delay = 0.1
+    stack.capture.delay = 0.3  # the rest takes a few seconds: a few updates to watch
     page.get_by_role("button", name="Resume").click()
     wait_status(page, "sending", 5)
     page.evaluate("window.__sameDocument = true")
@@ -452,8 +452,11 @@ def test_the_operator_schedules_sends_steers_retries_and_reads_the_report(
     assert count(page, "sent") == EVERYONE and count(page, "failed") == 0
     assert "No message has failed." in page.inner_text(".area-failures")
     shoot(page, shots, "control-sent")
+    # Each reader got the issue once (staff, at example.org, got the test copy, and maybe
+    # mail from the tick's weekly job on the day of the review window).
     received = [rcpt for _, rcpts, _ in stack.capture.messages for rcpt in rcpts]
-    assert sorted(r for r in received if r != PROOF) == sorted([ANN, GREYLISTED, *READERS])
+    readers = sorted(r for r in received if r.endswith("@example.com"))
+    assert readers == sorted([ANN, GREYLISTED, *READERS])
 
     # The report: its two charts, drawn on the server (one click counted).
     click_through(stack)
