@@ -5,6 +5,9 @@ workers on Redis, and an aiosmtpd capture server on loopback as ``NEWSLETTER_SMT
 :func:`fresh_database`) and stops them afterwards; :class:`Capture` is the capture server's
 handler, which the test steers while the stack runs (answer 451 to an address until told
 otherwise, take a while over each message so that a send lasts long enough to watch).
+The last section drives pages in Chromium: photographs at desktop and phone width that check
+the page fits and its policy blocked nothing (:func:`shoot`), and waiting on a page that its
+own script reloads (:func:`until`).
 """
 
 from __future__ import annotations
@@ -90,28 +93,25 @@ class Stack:
     def log_tails(self) -> str:
         return tails(self.logs)
 
-    def add_user(self, email: str, role: str, password: str) -> None:
-        """``newsletter users add EMAIL --role ROLE --password-stdin``, as an operator would."""
+    def cli(self, *args: str, stdin: str = "") -> str:
+        """``newsletter ARGS`` as a process on the stack's settings (``stdin`` its input);
+        fails with its error output unless it exits 0. Its standard output."""
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "newsletter",
-                "users",
-                "add",
-                email,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            input=f"{password}\n".encode(),
-            cwd=self.logs[0].parent,
+            [sys.executable, "-m", "newsletter", *args],
+            input=stdin,
+            cwd=self.logs[0].parent,  # no developer's .env
             env=clean_environ(**self.settings.as_environ()),
             capture_output=True,
+            text=True,
             timeout=60,
             check=False,
         )
-        assert done.returncode == 0, done.stderr.decode()
+        assert done.returncode == 0, f"newsletter {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def add_user(self, email: str, role: str, password: str) -> None:
+        """``newsletter users add EMAIL --role ROLE --password-stdin``, as an operator would."""
+        self.cli("users", "add", email, "--role", role, "--password-stdin", stdin=password + "\n")
 
     def wait_for(self, check: Callable[[], bool], what: str, seconds: float = 30) -> None:
         """Until ``check()``; fails with the processes' logs after ``seconds``."""
@@ -202,3 +202,51 @@ def running_stack(settings: Settings, folder: Path) -> Iterator[Stack]:
         wait_ready(worker_logs, running.processes[1:])
         _wait_serving(base, running.processes[0], serve_log)
         yield running
+
+
+# -- pages in Chromium ------------------------------------------------------------------------
+WIDTHS = {"desktop": 1280, "phone": 375}
+HEIGHT = 900
+
+# Every page's Content-Security-Policy violations, for shoot() to check (a blocked style or
+# script is a page that looks or works wrong).
+WATCH_POLICY = """
+window.__blocked = [];
+document.addEventListener("securitypolicyviolation",
+    e => window.__blocked.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
+def shoot(page: Any, shots: Path, name: str) -> None:
+    """``name-desktop.png`` and ``name-phone.png`` of the whole page, checking that it fits
+    each width and that its policy blocked nothing; back to desktop width."""
+    assert page.evaluate("window.__blocked") == [], name
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": HEIGHT})
+        page.wait_for_timeout(150)  # a layout change, and frames that re-flow
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} is {wide} px wide at {width} px: it scrolls sideways"
+        page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTHS["desktop"], "height": HEIGHT})
+
+
+def until(page: Any, predicate: str, seconds: float = 10) -> None:
+    """Until the function ``predicate`` is true in the page, across its reloads (Playwright's
+    wait_for_function evaluates a string, which the pages' script-src forbids)."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if page.evaluate(predicate):
+                return
+        except Error as exc:  # the page is reloading: ask the next one
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
+        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
+        page.wait_for_timeout(100)
+
+
+def flash(page: Any) -> str:
+    """The flashed messages on the page (outcomes of the last action)."""
+    return " ".join(page.locator(".flash").all_inner_texts())

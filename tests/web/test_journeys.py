@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -38,9 +36,19 @@ from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
 from newsletter.models import Delivery, DeliveryState, Subscriber
 from newsletter.services import issues, reports
-from tests.helpers.env import TEST_DATABASE_URL, backend, clean_environ
+from tests.helpers.env import TEST_DATABASE_URL, backend
 from tests.helpers.factories import subscriber
-from tests.helpers.stack import Stack, fresh_database, running_stack
+from tests.helpers.stack import (
+    HEIGHT,
+    WATCH_POLICY,
+    WIDTHS,
+    Stack,
+    flash,
+    fresh_database,
+    running_stack,
+    shoot,
+    until,
+)
 
 pytestmark = [
     pytest.mark.skipif(
@@ -60,8 +68,6 @@ GREYLISTED = "greylisted@example.com"  # the capture server defers her until tol
 PROOF = "proof@example.org"  # where the editor's test copy goes
 READERS = [f"reader{n:02d}@example.com" for n in range(30)]
 EVERYONE = 2 + len(READERS)  # Ann, the greylisted reader and the rest
-WIDTHS = {"desktop": 1280, "phone": 375}
-HEIGHT = 900
 # (slug, category, days ago, score): the week's new reviews, best first
 REVIEWS = [
     ("moonfall", "Film", 1, 9.5),
@@ -130,28 +136,6 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-# Every page's Content-Security-Policy violations, for shoot() to check (a blocked style or
-# script is a page that looks or works wrong).
-WATCH_POLICY = """
-window.__blocked = [];
-document.addEventListener("securitypolicyviolation",
-    e => window.__blocked.push(e.violatedDirective + " " + e.blockedURI));
-"""
-
-
-def shoot(page: Any, shots: Path, name: str) -> None:
-    """``name-desktop.png`` and ``name-phone.png`` of the whole page, checking that it fits
-    each width and that its policy blocked nothing; back to desktop width."""
-    assert page.evaluate("window.__blocked") == [], name
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": HEIGHT})
-        page.wait_for_timeout(150)  # a layout change, and frames that re-flow
-        wide = page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= width, f"{name} is {wide} px wide at {width} px: it scrolls sideways"
-        page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS["desktop"], "height": HEIGHT})
-
-
 def log_in(browser: Any, stack: Stack, email: str, shots: Path | None = None) -> Any:
     """A new browser context (its own cookies) signed in as ``email``: the issues list."""
     context = browser.new_context(viewport={"width": WIDTHS["desktop"], "height": HEIGHT})
@@ -167,27 +151,6 @@ def log_in(browser: Any, stack: Stack, email: str, shots: Path | None = None) ->
         page.get_by_role("button", name="Log in").click()
     assert page.url == stack.url("/admin/"), page.url
     return page
-
-
-def until(page: Any, predicate: str, seconds: float = 10) -> None:
-    """Until the function ``predicate`` is true in the page, across its reloads (Playwright's
-    wait_for_function evaluates a string, which the pages' script-src forbids)."""
-    from playwright.sync_api import Error
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if page.evaluate(predicate):
-                return
-        except Error as exc:  # the page is reloading: ask the next one
-            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
-                raise
-        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
-        page.wait_for_timeout(100)
-
-
-def flash(page: Any) -> str:
-    return " ".join(page.locator(".flash").all_inner_texts())
 
 
 # -- the editor ---------------------------------------------------------------------------------
@@ -311,21 +274,6 @@ def wait_status(page: Any, status: str, seconds: float = 30) -> None:
     page.wait_for_load_state("load")
 
 
-def run_tick(stack: Stack) -> str:
-    """``newsletter tick``, as cron runs it every minute: retries whose time has come."""
-    done = subprocess.run(
-        [sys.executable, "-m", "newsletter", "tick"],
-        cwd=stack.logs[0].parent,
-        env=clean_environ(**stack.settings.as_environ()),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def click_through(stack: Stack) -> None:
     """One reader clicks "Read the review" under the top review in their copy (the redirect is
     not followed: the review site is not on this network), for the charts to have a bar."""
@@ -428,7 +376,7 @@ def test_the_operator_schedules_sends_steers_retries_and_reads_the_report(
             )
             .values(attempts=MAX_ATTEMPTS - 1, next_at=datetime.now(UTC))
         )
-    run_tick(stack)
+    stack.cli("tick")  # as cron runs it every minute: retries whose time has come
     wait_status(page, "sent")
     assert count(page, "failed") == 1 and count(page, "sent") == EVERYONE - 1
     failures = page.inner_text("table.failures")
