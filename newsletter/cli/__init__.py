@@ -6,8 +6,18 @@ family of verbs.
 
 from __future__ import annotations
 
-from newsletter.cli import _bounces, _data, _desk, _issues, _jobs, _report, _subscribers, _users
+from newsletter.cli import (
+    _bounces,
+    _data,
+    _desk,
+    _issues,
+    _jobs,
+    _report,
+    _steer,
+    _subscribers,
+    _users,
+)
 from newsletter.cli._app import cli, main
 
 __all__ = ["cli", "main"]
-del _bounces, _data, _desk, _issues, _jobs, _report, _subscribers, _users
+del _bounces, _data, _desk, _issues, _jobs, _report, _steer, _subscribers, _users
