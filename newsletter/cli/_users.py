@@ -15,6 +15,7 @@ import click
 
 from newsletter.cli._app import cli, services
 from newsletter.errors import FieldError, InputError
+from newsletter.localtime import local_text
 
 WORDS = {"email": "EMAIL", "role": "--role", "password": "password"}  # domain field -> here
 
@@ -66,11 +67,7 @@ def read_password(from_stdin: bool, none: bool) -> str | None:
 
 def shown(when: datetime | None, zone: ZoneInfo) -> str:
     """A time in the publication's zone with its offset: ``2026-12-11 09:00 EST (-05:00)``."""
-    if when is None:
-        return "-"
-    local = when.astimezone(zone)
-    offset = local.strftime("%z")
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({offset[:3]}:{offset[3:]})"
+    return local_text(when, zone)
 
 
 @cli.group()

@@ -16,6 +16,7 @@ from datetime import datetime
 from flask import Blueprint, render_template
 from werkzeug.wrappers import Response
 
+from newsletter import localtime
 from newsletter.errors import NotFound
 from newsletter.sections import SECTIONS
 from newsletter.services import archive as public_archive
@@ -39,9 +40,7 @@ def local(moment: datetime) -> datetime:
 
 def zoned(moment: datetime) -> str:
     """``2026-12-11 09:00 EST (-05:00)``: the publication's zone, with its offset."""
-    at = local(moment)
-    offset = at.strftime("%z")
-    return f"{at:%Y-%m-%d %H:%M} {at.tzname()} ({offset[:3]}:{offset[3:]})"
+    return localtime.local_text(moment, services().settings.timezone)
 
 
 def day(moment: datetime) -> str:
