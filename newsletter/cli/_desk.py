@@ -13,11 +13,9 @@ from newsletter.errors import InputError
 from newsletter.localtime import local_text
 
 if TYPE_CHECKING:
-    from newsletter.services.issues import IssueDetail, IssueRow
+    from zoneinfo import ZoneInfo
 
-
-def _when(row: IssueRow, zone_text: str = "") -> str:
-    return row.status if not row.send_at else f"{row.status} {zone_text}"
+    from newsletter.services.issues import IssueDetail
 
 
 @issue.command("list")
@@ -59,10 +57,7 @@ def issue_show(ctx: click.Context, issue_id: int) -> None:
     _print_detail(detail, runtime(ctx).settings.timezone)
 
 
-def _print_detail(detail: IssueDetail, zone: object) -> None:
-    from zoneinfo import ZoneInfo
-
-    assert isinstance(zone, ZoneInfo)
+def _print_detail(detail: IssueDetail, zone: ZoneInfo) -> None:
     row = detail.row
     click.echo(f"issue {row.id} ({row.week_key}): {row.status}")
     if row.send_at:
@@ -183,6 +178,8 @@ def issue_retry_failed(
         click.echo(f"issue {issue_id}: up to {chosen} recipient(s) would be sent to again.")
         if not click.confirm("Retry them?", default=False):
             raise click.exceptions.Exit(1)
-    retried = issues.retry(context, issue_id, temporary=temporary, unknown=unknown, emails=emails)
+    retried = issues.retry_failed(
+        context, issue_id, temporary=temporary, unknown=unknown, emails=emails
+    )
     how = "queued for the workers" if runtime(ctx).settings.broker_url else "sent"
     click.echo(f"issue {issue_id}: {retried.rows} recipient(s) {how} again ({retried.status})")

@@ -102,20 +102,9 @@ def retry_failed(
     temporary: bool = True,
     unknown: bool = True,
     emails: Collection[str] = (),
-) -> int:
-    """Send again the rows that failed temporarily and/or ended ``unknown`` (only those of
-    ``emails`` when given); returns how many were queued. :class:`WorkError` when none."""
-    return retry(ctx, issue_id, temporary=temporary, unknown=unknown, emails=emails).rows
-
-
-def retry(
-    ctx: Context,
-    issue_id: int,
-    *,
-    temporary: bool = True,
-    unknown: bool = True,
-    emails: Collection[str] = (),
 ) -> Retried:
+    """Send again the rows that failed temporarily and/or ended ``unknown`` (only those of
+    ``emails`` when given); ``.rows`` says how many were queued. :class:`WorkError` when none."""
     with ctx.dispatcher() as dispatcher:
         return requeue_failed(
             ctx.factory,

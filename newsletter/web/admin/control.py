@@ -241,7 +241,7 @@ def retry_confirmed(issue_id: int) -> Response | Page:
         )
 
     def work(ctx: Context) -> str:
-        rows = issues.retry_failed(ctx, issue_id, temporary=temporary, unknown=unknown)
+        rows = issues.retry_failed(ctx, issue_id, temporary=temporary, unknown=unknown).rows
         return f"{rows:,} failed message(s) queued again."
 
     return act(issue_id, work)

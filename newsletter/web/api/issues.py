@@ -298,5 +298,5 @@ def retry_failed(body: dict[str, Any], issue_id: int) -> dict[str, Any]:
         temporary=body.get("temporary", True),
         unknown=body.get("unknown_rows", True),
         emails=body.get("emails", ()),
-    )
+    ).rows
     return {"issue": current(issue_id), "requeued": rows}
