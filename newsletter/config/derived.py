@@ -18,6 +18,7 @@ class Derived:
     from_address: str
     site_name: str
     bounce_address: str | None
+    unsubscribe_address: str | None
     weekly_at: WeeklyAt
     publication_zone: ZoneInfo | None
     data_dir: Path
@@ -40,7 +41,9 @@ class Derived:
 
     @property
     def unsubscribe_mailto(self) -> str:
-        return f"unsubscribe@{self.mail_domain}"
+        """The mailbox for unsubscribe requests by mail (NEWSLETTER_UNSUBSCRIBE_ADDRESS, else
+        ``unsubscribe@`` the From domain); each reader's address adds ``+{signed tag}``."""
+        return self.unsubscribe_address or f"unsubscribe@{self.mail_domain}"
 
     @property
     def verp(self) -> tuple[str, str] | None:

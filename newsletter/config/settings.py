@@ -290,6 +290,41 @@ class Settings(Derived):
             "is published at `{selector}._domainkey.{From domain}`"
         ),
     )
+    dkim_ed25519_selector: str | None = setting(
+        None,
+        v.selector,
+        (
+            "selector of a second, Ed25519 signature (RFC 8463) beside the RSA one; with its key,"
+            " every message is signed twice (receivers that know Ed25519 check either)"
+        ),
+    )
+    dkim_ed25519_private_key: Path | None = setting(
+        None,
+        v.path,
+        (
+            "path to the Ed25519 private key (PKCS#8 PEM, `openssl genpkey -algorithm ed25519`),"
+            " published at `{ed25519 selector}._domainkey.{From domain}` with `k=ed25519`"
+        ),
+    )
+    unsubscribe_address: str | None = setting(
+        None,
+        v.address,
+        (
+            "where mail clients send unsubscribe requests by mail: each message's "
+            "List-Unsubscribe carries `mailto:{local}+{signed tag}@{domain}` for its reader; "
+            "deliver that address (plus-addressing) to a mailbox `newsletter bounces process` "
+            "reads. Default: `unsubscribe@{From domain}`. No `+` in the local part"
+        ),
+    )
+    preflight: str = setting(
+        "block",
+        v.preflight,
+        (
+            "the pre-flight check (`newsletter issue check`) runs before every scheduled send: "
+            "`block` holds the send while it finds an error, `warn` records the findings and "
+            "sends, `off` skips it"
+        ),
+    )
     new_limit: int = setting(
         12,
         v.positive_int,

@@ -220,6 +220,14 @@ def address(variable: str, value: str) -> str:
     return email
 
 
+def preflight(variable: str, value: str) -> str:
+    """What the pre-flight check does to a scheduled send: ``block``, ``warn`` or ``off``."""
+    lowered = value.lower()
+    if lowered not in ("block", "warn", "off"):
+        raise ConfigError(variable, f"expected block, warn or off, got {value!r}")
+    return lowered
+
+
 def imap_url(variable: str, value: str) -> str:
     parts = _split(variable, value)
     if parts.scheme not in ("imap", "imaps") or not parts.hostname:
