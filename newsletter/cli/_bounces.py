@@ -1,4 +1,5 @@
-"""``newsletter bounces process SOURCE``: read bounce and complaint reports and apply them."""
+"""``newsletter bounces process SOURCE``: read bounce and complaint reports, and unsubscribe
+requests by mail, and apply them."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def bounces() -> None:
 )
 @click.pass_context
 def bounces_process(ctx: click.Context, source: str, aside: Path | None, delete: bool) -> None:
-    """Apply the bounces (RFC 3464) and complaints (RFC 5965) in SOURCE.
+    """Apply the bounces (RFC 3464), complaints (RFC 5965) and unsubscribe requests by
+    mail (the List-Unsubscribe mailto, NEWSLETTER_UNSUBSCRIBE_ADDRESS) in SOURCE.
 
     SOURCE is a maildir folder, an mbox file, an imap(s):// URL, or "imap" for
     NEWSLETTER_BOUNCE_IMAP_URL. Each report is applied once, however often it is read;

@@ -162,12 +162,18 @@ class MessageTemplate:
         unsubscribe_mailto: str,
         tag: str | None = None,
     ) -> bytes:
-        """The whole message for one recipient, as bytes ready for SMTP DATA. ``tag``: the
-        signed ``X-Newsletter-Id`` that feedback-loop reports quote back
-        (newsletter.mail.verp.MessageTags)."""
+        """The whole message for one recipient, as bytes ready for SMTP DATA.
+
+        ``unsubscribe_mailto``: this reader's own unsubscribe address, its signed tag included
+        (newsletter.mail.verp.UnsubscribeAddress: ``unsubscribe+7-42-{sig}@...``; a preview's
+        names nobody). ``tag``: the signed ``X-Newsletter-Id`` that feedback-loop reports
+        quote back (newsletter.mail.verp.MessageTags)."""
         values = recipient.values()
-        # RFC 2369 List-Unsubscribe with both an https and a mailto URI, and RFC 8058's
-        # List-Unsubscribe-Post so that mail clients can unsubscribe with one POST.
+        # RFC 2369 List-Unsubscribe with both an https and a mailto URI, the https one first
+        # (RFC 8058 3.1 acts on it; Gmail and Yahoo use it), and RFC 8058's
+        # List-Unsubscribe-Post so that mail clients can unsubscribe with one POST. Clients
+        # without one-click (Apple Mail, Outlook) send a mail to the mailto, which
+        # `newsletter bounces process` applies (newsletter.feedback.unsubscribe_mail).
         headers = [
             f"To: {encode_address(to_name, recipient.email)}",
             f"Date: {format_datetime(date)}",
@@ -205,5 +211,16 @@ def issue_template(
         variant,
         from_address=settings.from_address,
         list_id=settings.list_id,
-        feedback_id=f"{week_key}:{kind}:{settings.mail_domain}",
+        feedback_id=feedback_id(week_key, kind, settings.feedback_sender_id),
     )
+
+
+def feedback_id(week_key: str, kind: str, sender_id: str) -> str:
+    """Gmail's ``Feedback-ID: a:b:c:SenderId``: up to three optional identifiers, then the
+    SenderId, 5-15 characters, the same on all our mail (Gmail's feedback loop aggregates
+    spam reports by each field, counted from the right). Here the campaign is the week
+    (``2026-W48``) and the stream the kind (``digest``, ``test``); nothing names a reader.
+    A colon in a field would shift the others, so none is kept."""
+    if not 5 <= len(sender_id) <= 15 or ":" in sender_id:
+        raise ValueError(f"a Feedback-ID SenderId has 5-15 characters, no colon: {sender_id!r}")
+    return ":".join(part.replace(":", "") for part in (week_key, kind, sender_id))

@@ -4,6 +4,8 @@ shared rate lives...), one place each. :class:`Derived` is a base of
 
 from __future__ import annotations
 
+import hashlib
+import re
 from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,6 +40,15 @@ class Derived:
     def list_id(self) -> str:
         """RFC 2919 List-Id: a human phrase and a unique dotted identifier."""
         return f"{self.site_name} <weekly.{self.mail_domain}>"
+
+    @property
+    def feedback_sender_id(self) -> str:
+        """The SenderId of ``Feedback-ID`` (Gmail reads 5-15 characters): the mail domain's
+        first 7 letters or digits, readable in Postmaster Tools, then 8 hex digits of its
+        SHA-256, so two domains that start alike differ; the same on every message."""
+        domain = self.mail_domain.lower()
+        digest = hashlib.sha256(domain.encode()).hexdigest()[:8]
+        return re.sub(r"[^a-z0-9]", "", domain)[:7] + digest
 
     @property
     def unsubscribe_mailto(self) -> str:

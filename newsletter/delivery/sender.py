@@ -47,7 +47,7 @@ from newsletter.mail.transport import (
     Transport,
     UnknownOutcome,
 )
-from newsletter.mail.verp import MessageTags, ReturnPath
+from newsletter.mail.verp import MessageTags, ReturnPath, UnsubscribeAddress
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, IssueVariant, utcnow
 from newsletter.subscribers.health import SoftBounceRule
 from newsletter.tokens import Signer, load_secret
@@ -105,7 +105,8 @@ class Sender:
         # With NEWSLETTER_BOUNCE_ADDRESS: a signed VERP return path per message (delivery/verp.py)
         self.return_path = ReturnPath.from_settings(settings)
         self.tags = MessageTags(load_secret(settings))  # X-Newsletter-Id, for feedback loops
-        self.unsubscribe_mailto = settings.unsubscribe_mailto
+        # each reader's List-Unsubscribe mailto carries the same signed tag (mail/verp.py)
+        self.unsubscribe = UnsubscribeAddress.from_settings(settings)
         self.soft_bounces = SoftBounceRule.from_settings(settings)
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
         self._failures = 0  # temporary failures in a row, across batches of this process
@@ -280,14 +281,15 @@ class Sender:
             name=row.name,
             category_mask=row.category_mask,
         )
-        tag = self.tags.for_delivery(issue_id, row.subscriber_id)  # signed once: header, VERP
+        # signed once: X-Newsletter-Id, the VERP return path and the unsubscribe mailto
+        tag = self.tags.for_delivery(issue_id, row.subscriber_id)
         try:
             message = template.build(
                 recipient,
                 to_name=row.name,
                 message_id=row.message_id,
                 date=utcnow(),
-                unsubscribe_mailto=self.unsubscribe_mailto,
+                unsubscribe_mailto=self.unsubscribe.at(tag),
                 tag=tag,
             )
         except Exception as exc:  # bad data must fail its own row, not the whole batch

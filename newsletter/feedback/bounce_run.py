@@ -1,4 +1,5 @@
-"""``newsletter bounces process``: every message of a mailbox, one transaction each.
+"""``newsletter bounces process``: every message of a mailbox, one transaction each: bounce
+and complaint reports, and unsubscribe requests by mail (newsletter.feedback.unsubscribe_mail).
 
 A message is applied by :func:`newsletter.feedback.bounces.process_report`; unverified,
 unmatched and unparsable ones are copied aside for a person to read. A message that cannot be
@@ -28,6 +29,7 @@ from newsletter.feedback.bounces import (
     record,
 )
 from newsletter.feedback.mailboxes import Mailbox, keep_aside
+from newsletter.feedback.unsubscribe_mail import UNSUBSCRIBED
 from newsletter.models import BounceReport
 
 
@@ -44,7 +46,8 @@ class BounceRun:
             *("hard", "soft", "delayed", "complaint"),
             *(UNVERIFIED, UNMATCHED, UNPARSABLE, DUPLICATE),
         )
-        parts = [f"{self.counts.get(k, 0)} {k}" for k in order]
+        # requests first: they are what the reader asked for, the rest what servers report
+        parts = [f"{self.counts.get(k, 0)} {k}" for k in (UNSUBSCRIBED, *order)]
         extra = f" ({self.promoted} soft became hard)" if self.promoted else ""
         return ", ".join(parts) + extra
 

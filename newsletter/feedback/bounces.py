@@ -1,7 +1,9 @@
 """Applying bounce and complaint reports to subscribers and deliveries.
 
 One report, one transaction (:func:`process_report`), recorded in ``bounce_reports`` by the
-SHA-256 of its bytes, so reading a mailbox again changes nothing. What each kind does:
+SHA-256 of its bytes, so reading a mailbox again changes nothing. The same run applies
+unsubscribe requests by mail (:mod:`newsletter.feedback.unsubscribe_mail`), outcome
+``unsubscribed``. What each kind of report does:
 
 - **hard**: the delivery becomes ``failed`` with the remote server's words, and the address
   a hard failure (:mod:`newsletter.subscribers.health`: bounced and suppressed);
@@ -39,7 +41,8 @@ from sqlalchemy.orm import Session
 from newsletter.compose.message_ids import id_patterns
 from newsletter.config import Settings
 from newsletter.feedback.reports import NotAReport, Report, ReportKind, parse_report
-from newsletter.mail.verp import Identified, MessageTags, ReturnPath
+from newsletter.feedback.unsubscribe_mail import NO_TAG, apply_request, find_request
+from newsletter.mail.verp import Identified, MessageTags, ReturnPath, UnsubscribeAddress
 from newsletter.models import (
     BounceReport,
     Delivery,
@@ -67,6 +70,8 @@ class BouncePolicy:
     tags: MessageTags | None = None  # reads signed X-Newsletter-Id values
     sender: str | None = None  # the From address: the return path without VERP
     max_bytes: int = 2 * 1024 * 1024  # NEWSLETTER_BOUNCE_MAX_BYTES
+    # the unsubscribe mailbox (newsletter.feedback.unsubscribe_mail): None reads none
+    unsubscribe: UnsubscribeAddress | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BouncePolicy:
@@ -78,6 +83,7 @@ class BouncePolicy:
             tags=MessageTags.from_settings(settings),
             sender=settings.sender_email.lower(),
             max_bytes=settings.bounce_max_bytes,
+            unsubscribe=UnsubscribeAddress.from_settings(settings),
         )
 
     @property
@@ -133,9 +139,21 @@ def process_report(session: Session, raw: bytes, policy: BouncePolicy, now: date
     if len(raw) > policy.max_bytes:  # the mailbox read no more than max_bytes + 1
         reason = f"larger than {policy.max_bytes} bytes (NEWSLETTER_BOUNCE_MAX_BYTES): not read"
         return record(session, Processed(digest, UNPARSABLE, reason), now)
+    # An unsubscribe request by mail (List-Unsubscribe's mailto) shares the run: one to a
+    # reader's tagged address is read as one; one to the bare address only when it is no
+    # bounce, since that address may share a mailbox with the bounces.
+    request = find_request(raw, policy.unsubscribe) if policy.unsubscribe else None
+    if request is not None and request.tagged:
+        applied = apply_request(session, request, now)
+        done = Processed(
+            digest, applied.outcome, applied.reason, applied.issue_id, applied.subscriber_id
+        )
+        return record(session, done, now)
     try:
         report = parse_report(raw)
     except NotAReport as exc:
+        if request is not None:  # to the bare unsubscribe address, and no bounce
+            return record(session, Processed(digest, UNMATCHED, NO_TAG), now)
         return record(session, Processed(digest, UNPARSABLE, str(exc)), now)
     except Exception as exc:  # a message no parser foresaw must not stop the run
         reason = f"cannot parse it: {type(exc).__name__}: {exc}"

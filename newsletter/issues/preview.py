@@ -2,7 +2,9 @@
 
 A preview renders the draft as it stands (not the stored variants), through the same
 renderer, personalization and message builder the sender uses, so what an editor sees is
-what goes out. Links are not tracked: a preview is not a delivery.
+what goes out. Links are not tracked: a preview is not a delivery. In the whole message
+(``eml``) the mailto of ``List-Unsubscribe`` names nobody (a signed tag for subscriber 0), so a
+mail client that opens the file and offers "Unsubscribe" acts on no one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from newsletter.compose.render import render_variant
 from newsletter.config import Settings
 from newsletter.errors import FieldError
 from newsletter.issues.content import load_content
+from newsletter.mail.verp import UnsubscribeAddress
 from newsletter.models import Subscriber, utcnow
 from newsletter.subscribers.parse import address_field
 from newsletter.tokens import Signer, load_secret
@@ -65,7 +68,8 @@ def preview(
                 content.week_key, issue_id, subscriber.id if subscriber else 0, settings.mail_domain
             ),
             date=utcnow(),
-            unsubscribe_mailto=settings.unsubscribe_mailto,
+            # never the subscriber's own: an editor's mail client must not act on it
+            unsubscribe_mailto=UnsubscribeAddress.from_settings(settings).for_nobody(issue_id),
         )
     html, text = personalize(variant.html, variant.text, recipient, variant.nonce)
     return (html if fmt == "html" else text).encode("utf-8")

@@ -2,7 +2,8 @@
 
 A test copy is the whole issue (every section), marked "[TEST]" in its subject with a one-off
 Message-ID, sent through the configured transport to any address. It is not a delivery and
-changes nothing about the issue; its links are not tracked.
+changes nothing about the issue; its links are not tracked, and the mailto of its
+``List-Unsubscribe`` names nobody (newsletter.mail.verp.NOBODY).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from newsletter.config import Settings
 from newsletter.issues.content import load_content
 from newsletter.mail import make_transport
 from newsletter.mail.transport import DeliveryError, Envelope, Transport
+from newsletter.mail.verp import UnsubscribeAddress
 from newsletter.models import utcnow
 from newsletter.subscribers.parse import address_field
 from newsletter.tokens import Signer, load_secret
@@ -53,6 +55,8 @@ def send_test_copies(
     variant = replace(variant, subject=TEST_MARK + variant.subject)
     template = issue_template(variant, settings, content.week_key, kind="test")
     signer = Signer(load_secret(settings))
+    # a test copy's unsubscribe mailto names nobody: a staff member's client may act on it
+    unsubscribe_mailto = UnsubscribeAddress.from_settings(settings).for_nobody(issue_id)
     sender = transport or make_transport(settings)
     copies: list[CopyOutcome] = []
     try:
@@ -73,7 +77,7 @@ def send_test_copies(
                 to_name=None,
                 message_id=mid,
                 date=utcnow(),
-                unsubscribe_mailto=settings.unsubscribe_mailto,
+                unsubscribe_mailto=unsubscribe_mailto,
             )
             try:
                 sender.send(Envelope(settings.sender_email, email, mid), message)

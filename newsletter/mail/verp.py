@@ -14,6 +14,12 @@ The same signed tag travels inside every message too, as ``X-Newsletter-Id: 7-42
 ISPs) quotes the original message, headers and all, but reports to its own registered address,
 not to the return path; and Microsoft blanks the recipient's address in what it quotes. The
 header still names the delivery, and nobody without the key can write one.
+
+And the same tag names the reader in the ``mailto:`` of ``List-Unsubscribe``
+(:class:`UnsubscribeAddress`): ``unsubscribe+7-42-{sig}@news.example.com``, so a request by mail
+says who asks without trusting its From (which anyone can write, and which a reader's other
+address or a forwarding service changes), and nobody can unsubscribe another reader by
+guessing: they would need the signature.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import re
 from dataclasses import dataclass
 
 from newsletter.config import Settings
+from newsletter.errors import ConfigError
 from newsletter.tokens import load_secret
 
 _ID = r"\d{1,9}"  # fits a 32-bit integer column: a longer number is not one of ours
@@ -113,3 +120,86 @@ class ReturnPath:
     def identify(self, address: str) -> Identified | None:
         found = self._pattern.fullmatch(address.strip())
         return self._tags.read(found) if found else None
+
+
+# "{issue}-{subscriber}-{sig}" at its longest (9 + 1 + 9 + 1 + 10): every tag fits in this
+TAG_MAX = 30
+LOCAL_PART_MAX = 64  # RFC 5321 4.5.3.1.1: longer local parts may be refused or truncated
+NOBODY = 0  # subscriber ids start at 1: the reader a preview or a test copy names
+
+
+@dataclass(frozen=True)
+class Requested:
+    """What an address of the unsubscribe mailbox names: ``tag`` None for the bare address;
+    ``ids`` the delivery the tag signs (None when it does not verify, or is no delivery's)."""
+
+    tag: str | None
+    ids: Identified | None
+
+
+class UnsubscribeAddress:
+    """Each reader's own unsubscribe address, ``{local}+{tag}@{domain}`` (the ``mailto:`` of
+    ``List-Unsubscribe``, RFC 2369), where ``{local}@{domain}`` is the unsubscribe mailbox
+    (``settings.unsubscribe_mailto``) and ``tag`` a delivery's signed :class:`MessageTags`
+    tag: the sender signs once for the header, the return path and this address.
+
+    Previews and test copies name :data:`NOBODY`: a signed tag that unsubscribes no one.
+    """
+
+    def __init__(self, address: str, key: bytes) -> None:
+        local, _, domain = address.rpartition("@")
+        if not local or not domain or "+" in local:
+            raise ValueError(f"expected local@domain with no '+' in the local part: {address!r}")
+        if len(local.encode()) + 1 + TAG_MAX > LOCAL_PART_MAX:
+            longest = LOCAL_PART_MAX - 1 - TAG_MAX
+            raise ValueError(
+                f"the local part {local!r} leaves no room for a reader's tag: at most {longest}"
+                f" characters, so that {local}+{{tag}} stays within {LOCAL_PART_MAX} octets"
+                " (RFC 5321 4.5.3.1.1)"
+            )
+        self.local, self.domain = local, domain
+        self._tags = MessageTags(key)
+        self._pattern = re.compile(
+            rf"{re.escape(local)}(?:\+(?P<tag>[^@\s]{{1,{LOCAL_PART_MAX}}}))?@{re.escape(domain)}",
+            re.IGNORECASE,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UnsubscribeAddress:
+        """:class:`ConfigError` when the address cannot carry a tag, or is the bounce address
+        (a bounce to ``bounces+7-42-{sig}@`` would read as a request from reader 42)."""
+        variable = "NEWSLETTER_UNSUBSCRIBE_ADDRESS"
+        address = settings.unsubscribe_mailto
+        if settings.bounce_address and address.lower() == settings.bounce_address.lower():
+            raise ConfigError(variable, "must differ from NEWSLETTER_BOUNCE_ADDRESS")
+        try:
+            return cls(address, load_secret(settings))
+        except ValueError as exc:
+            raise ConfigError(variable, str(exc)) from exc
+
+    @property
+    def bare(self) -> str:
+        return f"{self.local}@{self.domain}"
+
+    def at(self, tag: str) -> str:
+        """The address carrying a tag already signed (:meth:`MessageTags.for_delivery`)."""
+        return f"{self.local}+{tag}@{self.domain}"
+
+    def for_delivery(self, issue_id: int, subscriber_id: int) -> str:
+        return self.at(self._tags.for_delivery(issue_id, subscriber_id))
+
+    def for_nobody(self, issue_id: int) -> str:
+        """A preview's or a test copy's: it has the form of a reader's, and names nobody."""
+        return self.for_delivery(issue_id, NOBODY)
+
+    def read(self, address: str) -> Requested | None:
+        """What ``address`` asks for, or None when it is not the unsubscribe mailbox's. Only
+        an issue's delivery tag counts (a confirmation's ``c-`` tag is never handed out)."""
+        found = self._pattern.fullmatch(address.strip())
+        if found is None:
+            return None
+        tag = found.group("tag")
+        if tag is None:
+            return Requested(None, None)
+        ids = self._tags.identify(tag)
+        return Requested(tag, ids if ids is not None and ids.issue_id is not None else None)
