@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from newsletter.cli import (
     _bounces,
+    _check,
     _data,
     _desk,
     _issues,
@@ -20,4 +21,4 @@ from newsletter.cli import (
 from newsletter.cli._app import cli, main
 
 __all__ = ["cli", "main"]
-del _bounces, _data, _desk, _issues, _jobs, _report, _steer, _subscribers, _users
+del _bounces, _check, _data, _desk, _issues, _jobs, _report, _steer, _subscribers, _users

@@ -14,7 +14,7 @@ committed, and a mail that fails is reported, not retried: the issue still goes 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,8 @@ from newsletter.issues.schedule import schedule_send
 from newsletter.localtime import local_text
 from newsletter.mail.transport import DeliveryError, Envelope, Transport
 from newsletter.models import Issue, IssueStatus
+from newsletter.preflight.gate import may_send
+from newsletter.preflight.run import Probes
 
 TransportFactory = Callable[[], Transport]
 
@@ -43,8 +45,11 @@ def plan_issue(
     send_at: datetime,
     now: datetime,
     transport: TransportFactory | None = None,
+    probes: Probes | None = None,
 ) -> str:
-    """Schedule, send or leave the week's issue; returns what happened, in one line."""
+    """Schedule, send or leave the week's issue; returns what happened, in one line. Sending
+    at once (the slot has passed) asks the pre-flight check first: held, the issue is
+    scheduled a minute ahead, and the tick starts it once the check passes."""
     zone = settings.timezone
     with transaction(factory) as session:
         issue = get_issue(session, issue_id, lock=True)
@@ -68,6 +73,11 @@ def plan_issue(
             when = f" for {local_text(issue.send_at, zone)}" if issue.send_at else ""
             outcome = f"issue {issue_id} already {status.value}{when}"
     if not outcome:  # the slot has passed: send it now
+        gate = may_send(factory, settings, issue_id, now, probes)
+        if gate.blocked:
+            with transaction(factory) as session:
+                schedule_send(session, issue_id, now + timedelta(minutes=1), now)
+            return gate.reason(issue_id)
         sent = send_issue(factory, settings, issue_id, dispatcher, now)
         return f"issue {issue_id} sending to {sent.recipients} recipients"
     if status is IssueStatus.SCHEDULED and settings.review_hours > 0:

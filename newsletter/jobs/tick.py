@@ -4,7 +4,8 @@ Every minute (Celery beat's one task, or ``newsletter tick`` from cron) it runs 
 whose run came due (the slot, ``NEWSLETTER_REVIEW_HOURS`` early) within
 ``NEWSLETTER_WEEKLY_GRACE_HOURS`` (catching up a run missed while everything was down, and
 running again one that failed or whose process died: see ``jobs.weekly``), starts sends
-whose ``send_at`` has come, and re-dispatches what is overdue: retries whose time has come,
+whose ``send_at`` has come (unless the pre-flight check holds them: ``preflight.gate``), and
+re-dispatches what is overdue: retries whose time has come,
 rows of workers that died, and an issue whose queued rows nobody has touched for
 :data:`STALL` (its tasks were lost with a broker restart). The database decides what is
 due, so a second beat or a missed minute does no harm.
@@ -32,6 +33,8 @@ from newsletter.jobs.review_window import TransportFactory
 from newsletter.jobs.schedule import due_slot
 from newsletter.jobs.weekly import WeeklyReport, retry_due, run_weekly
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, WeeklyRun
+from newsletter.preflight.gate import may_send
+from newsletter.preflight.run import Probes
 
 STALL = timedelta(minutes=5)
 
@@ -41,6 +44,7 @@ class TickReport:
     weekly: WeeklyReport | None = None
     started: list[int] = field(default_factory=list)
     redispatched: dict[int, int] = field(default_factory=dict)  # issue id -> batches
+    held: list[int] = field(default_factory=list)  # due, but the pre-flight check found errors
     errors: list[str] = field(default_factory=list)
 
 
@@ -50,9 +54,11 @@ def tick(
     dispatcher: Dispatcher,
     now: datetime,
     transport: TransportFactory | None = None,
+    probes: Probes | None = None,
 ) -> TickReport:
     """One minute's worth of time-driven work (safe to run from several places at once).
-    ``transport``: how the weekly run mails the staff (default: per the settings)."""
+    ``transport``: how the weekly run mails the staff (default: per the settings);
+    ``probes``: how the pre-flight check reaches the outside (default: for real)."""
     report = TickReport()
     slot = due_slot(
         now,
@@ -65,7 +71,13 @@ def tick(
             run = session.get(WeeklyRun, slot[0])
         if run is None or retry_due(run, now):  # a dead or failed run is run again
             report.weekly = run_weekly(
-                factory, settings, dispatcher, now, automatic=True, transport=transport
+                factory,
+                settings,
+                dispatcher,
+                now,
+                automatic=True,
+                transport=transport,
+                probes=probes,
             )
     with factory() as session:
         due = list(
@@ -74,6 +86,11 @@ def tick(
             )
         )
     for issue_id in due:
+        gate = may_send(factory, settings, issue_id, now, probes)
+        if gate.blocked:  # stays scheduled: the next tick checks again
+            report.held.append(issue_id)
+            report.errors.append(gate.reason(issue_id))
+            continue
         try:
             send_issue(factory, settings, issue_id, dispatcher, now)
             report.started.append(issue_id)

@@ -42,6 +42,7 @@ from newsletter.issues.build import build_issue
 from newsletter.jobs.review_window import TransportFactory, plan_issue
 from newsletter.jobs.schedule import next_slot
 from newsletter.models import WeeklyRun
+from newsletter.preflight.run import Probes
 
 HEARTBEAT = 15.0  # seconds between two signs of life of a running attempt
 SILENCE = timedelta(minutes=2)  # no sign of life for this long: the attempt is dead
@@ -195,6 +196,7 @@ def run_weekly(
     retry: bool = False,
     automatic: bool = False,
     transport: TransportFactory | None = None,
+    probes: Probes | None = None,
 ) -> WeeklyReport:
     """Ingest ``NEWSLETTER_SOURCES``, build the coming slot's issue, and schedule it for the
     slot (telling the staff, with a review window: :mod:`newsletter.jobs.review_window`), or
@@ -215,7 +217,7 @@ def run_weekly(
     report.ran, clock = True, _Clock(now)
     try:
         with _heartbeat(factory, key, attempt, clock):
-            _work(factory, settings, dispatcher, now, send_at, fetcher, report, transport)
+            _work(factory, settings, dispatcher, now, send_at, fetcher, report, transport, probes)
     except BaseException as exc:  # Ctrl+C and SystemExit are recorded too, then go on
         report.state = "failed"
         report.outcome = f"failed: {describe_failure(exc)}"
@@ -236,6 +238,7 @@ def _work(
     fetcher: Fetcher | None,
     report: WeeklyReport,
     transport: TransportFactory | None = None,
+    probes: Probes | None = None,
 ) -> None:
     if settings.sources:
         policy = fetch_policy(settings.site_url, settings.fetch_timeout, settings.fetch_max_bytes)
@@ -254,7 +257,7 @@ def _work(
             built = build_issue(session, settings, now=now, week=report.week_key)
         report.issue_id = built.issue_id
         report.outcome = plan_issue(
-            factory, settings, dispatcher, built.issue_id, send_at, now, transport
+            factory, settings, dispatcher, built.issue_id, send_at, now, transport, probes
         )
     except NewsletterError as exc:
         report.outcome = str(exc)

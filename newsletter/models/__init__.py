@@ -3,6 +3,7 @@
 One module per part of the pipeline: :mod:`~newsletter.models.content` (reviews and their
 metrics), :mod:`~newsletter.models.issues`, :mod:`~newsletter.models.people` (subscribers and
 suppressions), :mod:`~newsletter.models.staff` (editors, operators, API tokens),
+:mod:`~newsletter.models.checks` (what the pre-flight check found),
 :mod:`~newsletter.models.delivery` (deliveries and what comes back of them), on
 the foundations of :mod:`~newsletter.models.base`. The schema itself is created by the Alembic
 migrations in ``newsletter/migrations``; the models must stay in step with them (a test
@@ -24,6 +25,7 @@ from newsletter.models.base import (
     UTCDateTime,
     utcnow,
 )
+from newsletter.models.checks import IssueCheck, LinkCheck
 from newsletter.models.content import FetchState, Review, ReviewMetric, ReviewSource
 from newsletter.models.delivery import (
     BounceReport,
@@ -49,10 +51,12 @@ __all__ = [
     "Event",
     "FetchState",
     "Issue",
+    "IssueCheck",
     "IssueItem",
     "IssueLink",
     "IssueStatus",
     "IssueVariant",
+    "LinkCheck",
     "LinkClick",
     "Review",
     "ReviewMetric",

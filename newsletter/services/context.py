@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.dispatch import CeleryDispatcher, InlineDispatcher
     from newsletter.jobs.confirmations import Confirmations
     from newsletter.mail.transport import Transport
+    from newsletter.preflight.run import Probes
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Context:
     # tests pass one that hands out their in-memory transport.
     transport_factory: Callable[[], Transport] | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    # How the pre-flight check reaches DNS and the web (default: for real); tests pass stubs.
+    probes: Probes | None = None
 
     @cached_property
     def secret(self) -> bytes:

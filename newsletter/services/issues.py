@@ -27,6 +27,8 @@ from newsletter.issues.proofs import CopyOutcome, send_test_copies
 from newsletter.issues.review import approve_issue, hold_issue
 from newsletter.issues.schedule import schedule_send
 from newsletter.issues.schedule import unschedule as unschedule_issue
+from newsletter.preflight.findings import Finding, Report
+from newsletter.preflight.run import check_issue, last_report
 from newsletter.services.context import Context
 from newsletter.tokens import BadToken
 
@@ -35,9 +37,11 @@ __all__ = [
     "CopyOutcome",
     "EditResult",
     "Failure",
+    "Finding",
     "IssueDetail",
     "IssueRow",
     "ItemRow",
+    "Report",
     "Retried",
     "Sent",
 ]
@@ -200,3 +204,15 @@ def view_online(ctx: Context, token: str) -> str:
         raise BadToken("malformed link token")
     with ctx.factory() as session:
         return online_copy(session, ctx.settings, ctx.signer, int(issue), int(subscriber))
+
+
+def check(ctx: Context, issue_id: int) -> Report:
+    """Run the pre-flight check now (links asked again unless they answered well lately),
+    store its report, and return it; errors in it would hold a scheduled send."""
+    return check_issue(ctx.factory, ctx.settings, issue_id, ctx.clock(), ctx.probes)
+
+
+def last_check(ctx: Context, issue_id: int) -> Report | None:
+    """The issue's last pre-flight report (by the tick, an editor or the command line)."""
+    with ctx.factory() as session:
+        return last_report(session, issue_id)

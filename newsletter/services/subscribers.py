@@ -39,7 +39,7 @@ from newsletter.subscribers.search import SubscriberHit, search_subscribers
 from newsletter.subscribers.signup import withdraw_request
 from newsletter.subscribers.store import ImportCounts, import_rows
 from newsletter.subscribers.suppression import forget as forget_person
-from newsletter.tokens import derive_key
+from newsletter.tokens import BadToken, derive_key
 
 
 def picks(categories: str | list[str]) -> list[str]:
@@ -182,6 +182,19 @@ def check_confirmation(ctx: Context, token: str) -> None:
 def confirm(ctx: Context, token: str) -> consent.Confirmation:
     with transaction(ctx.factory) as session:
         return consent.confirm(session, ctx.signer, token, ctx.clock())
+
+
+PREVIEW_SUBJECT = "0"  # the "subscriber" of previews, test copies and the pre-flight sample
+
+
+def is_dry_run(ctx: Context, token: str) -> bool:
+    """Whether an unsubscribe link is a preview's (subscriber 0): the web app then answers as
+    it would, and unsubscribes nobody, so the pre-flight check can POST to it. A bad token is
+    not a dry run (it fails as usual)."""
+    try:
+        return ctx.signer.verify(token, "unsubscribe") == PREVIEW_SUBJECT
+    except BadToken:
+        return False
 
 
 def unsubscribe_address(ctx: Context, token: str) -> str:

@@ -127,6 +127,8 @@ def confirm(token: str) -> tuple[str, int]:
 @public.get("/u/<token>")
 def unsubscribe_form(token: str) -> tuple[str, int]:
     context = services()
+    if people.is_dry_run(context, token):
+        return dry_run()
     try:
         email = people.unsubscribe_address(context, token)
     except BadToken as exc:
@@ -146,6 +148,8 @@ def unsubscribe(token: str) -> Response | tuple[str, int]:
     # own button posts its form (with its CSRF token). Both act at once, with no redirect;
     # the one-click answer sets no cookie. An unknown or malformed ?i= only loses its label.
     one_click = is_one_click()
+    if people.is_dry_run(context, token):
+        return dry_run()
     try:
         email = people.unsubscribe(
             context,
@@ -157,6 +161,14 @@ def unsubscribe(token: str) -> Response | tuple[str, int]:
         return bad_link(exc)
     return page(
         "You are unsubscribed", f"{email} will get no more {context.settings.site_name} mail."
+    )
+
+
+def dry_run() -> tuple[str, int]:
+    """A preview's or the pre-flight check's unsubscribe link: it works, and changes nothing."""
+    return page(
+        "This is a test link",
+        "It comes from a preview or the pre-flight check: nobody was unsubscribed.",
     )
 
 
