@@ -84,11 +84,14 @@ def test_one_valid_message_per_eligible_subscriber(demo_run: tuple[Path, str]) -
         assert message.get_content_type() == "multipart/alternative", email
         assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
         assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/u/")
-        assert "<mailto:unsubscribe@reviews.example.com" in message["List-Unsubscribe"]
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert re.fullmatch(
-            r"<nl\.\d{4}-W\d\d\.1\.\d+@reviews\.example\.com>", message["Message-ID"]
+        ids = re.fullmatch(
+            r"<nl\.\d{4}-W\d\d\.1\.(\d+)@reviews\.example\.com>", message["Message-ID"]
         )
+        assert ids is not None
+        # the reader's own signed unsubscribe address (issue 1, this subscriber)
+        mailto = rf"<mailto:unsubscribe\+1-{ids[1]}-[0-9a-f]{{10}}@reviews\.example\.com\?"
+        assert re.search(mailto + "subject=unsubscribe>", message["List-Unsubscribe"])
         html_part = message.get_body(("html",))
         assert html_part is not None
         html = html_part.get_content()
