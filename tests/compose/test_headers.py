@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
@@ -11,9 +12,11 @@ from email.message import EmailMessage
 import pytest
 
 from newsletter.compose.headers import addr_spec, clean, encode_address, encode_header
-from newsletter.compose.message import EncodedPart, MessageTemplate
+from newsletter.compose.message import EncodedPart, MessageTemplate, feedback_id, issue_template
 from newsletter.compose.personalize import Placeholders, Recipient
 from newsletter.compose.render import RenderedVariant
+from newsletter.config import Settings
+from newsletter.mail.verp import MessageTags, UnsubscribeAddress
 
 NONCE = "0123abcd"
 MARK = Placeholders(NONCE).marks
@@ -133,3 +136,59 @@ def test_qp_seams_stay_within_76_octets_and_decode_exactly(length: int, filler: 
 
     decoded = quopri.decodestring(encoded).decode("utf-8").replace("\r\n", "\n")
     assert decoded == Placeholders(NONCE).substitute(template, values, escape=False)
+
+
+# -- Feedback-ID and List-Unsubscribe of an issue (issue 15) -------------------------------------
+def issue_message(settings: Settings, *, kind: str = "digest") -> EmailMessage:
+    variant = RenderedVariant(0, "s", f"<p>{MARK['email']}</p>", "x", NONCE)
+    recipient = Recipient("there", "ann@example.com", "", "https://n.example/u/t", "p", "v")
+    mailbox = UnsubscribeAddress.from_settings(settings)
+    raw = issue_template(variant, settings, "2026-W48", kind=kind).build(
+        recipient,
+        to_name=None,
+        message_id="<m@example.com>",
+        date=datetime(2026, 11, 27, tzinfo=UTC),
+        unsubscribe_mailto=mailbox.for_delivery(7, 42),
+    )
+    return parse(raw)
+
+
+def settings_for(domain: str) -> Settings:
+    return Settings(secret_key="k", from_address=f"Reviews <digest@{domain}>")
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["reviews.example.com", "a.io", "newsletter.reviews.a-very-long-subdomain.example.co.uk"],
+)
+def test_feedback_id_has_a_stable_sender_id_of_5_to_15_characters(domain: str) -> None:
+    """Gmail's ``a:b:c:SenderId``: the week, the stream, and a SenderId Gmail reads (5-15
+    characters), the same on every message of the domain."""
+    settings = settings_for(domain)
+    field = str(issue_message(settings)["Feedback-ID"])
+    week, stream, sender_id = field.split(":")
+    assert (week, stream) == ("2026-W48", "digest")
+    assert re.fullmatch(r"[a-z0-9]{5,15}", sender_id), sender_id
+    assert sender_id.startswith(re.sub(r"[^a-z0-9]", "", domain)[:5])  # readable
+    assert str(issue_message(settings, kind="test")["Feedback-ID"]) == f"2026-W48:test:{sender_id}"
+    assert str(issue_message(settings_for(domain))["Feedback-ID"]) == field  # stable
+    other = str(issue_message(settings_for(f"x{domain}"))["Feedback-ID"]).split(":")[2]
+    assert other != sender_id
+
+
+def test_feedback_id_refuses_a_sender_id_gmail_would_not_read() -> None:
+    assert feedback_id("2026-W48", "digest", "abcde") == "2026-W48:digest:abcde"
+    for bad in ("abcd", "a" * 16, "ab:cde"):
+        with pytest.raises(ValueError, match="5-15 characters"):
+            feedback_id("2026-W48", "digest", bad)
+
+
+def test_list_unsubscribe_has_the_one_click_url_first_then_the_readers_own_mailto() -> None:
+    settings = settings_for("reviews.example.com")
+    message = issue_message(settings)
+    tag = MessageTags.from_settings(settings).for_delivery(7, 42)
+    assert str(message["List-Unsubscribe"]) == (
+        "<https://n.example/u/t>, "
+        f"<mailto:unsubscribe+{tag}@reviews.example.com?subject=unsubscribe>"
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
