@@ -13,6 +13,8 @@ BANDS: tuple[tuple[float, str, str], ...] = (
 )
 WHITE, INK = "#ffffff", "#111111"
 MIN_CONTRAST = 4.5
+# The card surfaces of templates/email/base.html.j2, light and dark (prefers-color-scheme).
+LIGHT_SURFACE, DARK_SURFACE = WHITE, "#1b1e21"
 
 
 @dataclass(frozen=True)
@@ -49,3 +51,25 @@ def band_for(score_norm: float) -> Band:
             return Band(background, readable_text(background), label)
     floor, background, label = BANDS[-1]
     return Band(background, readable_text(background), label)
+
+
+def _mix(colour: str, toward: str, share: float) -> str:
+    """``colour`` moved ``share`` (0..1) of the way to ``toward``, as ``#rrggbb``."""
+    a = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    b = [int(toward[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(x + (y - x) * share):02x}" for x, y in zip(a, b, strict=True))
+
+
+def legible_on(colour: str, background: str, minimum: float = MIN_CONTRAST + 0.1) -> str:
+    """``colour`` as text on ``background``: itself when it contrasts at least ``minimum``
+    (WCAG AA's 4.5:1, with a margin for clients that round colours), else the least tint
+    (toward white on a dark background) or shade (toward black on a light one) that does,
+    so a brand's accent keeps its hue in dark mode."""
+    if contrast(colour, background) >= minimum:
+        return colour
+    toward = WHITE if luminance(background) < 0.18 else "#000000"
+    for step in range(1, 101):
+        mixed = _mix(colour, toward, step / 100)
+        if contrast(mixed, background) >= minimum:
+            return mixed
+    return toward

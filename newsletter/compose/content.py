@@ -65,13 +65,22 @@ class IssueContent:
         )
 
     def resolved(self, site_name: str) -> IssueContent:
-        """This content with an automatic subject and preheader written from its own cards."""
-        new, trending = len(self.new), len(self.trending)
+        """This content as its readers get it: card titles without the site's "REVIEW:" prefix,
+        an automatic intro fitted to the sections this variant has (no promise of trending
+        picks to a variant without any), and an automatic subject and preheader written from
+        its own cards. The editor's subject, preheader and own intro are kept as written."""
+        new = [replace(c, title=clean_title(c.title)) for c in self.new]
+        trending = [replace(c, title=clean_title(c.title)) for c in self.trending]
+        cards = [*new, *trending]
+        lead_tldr = cards[0].tldr if cards else None
         return replace(
             self,
+            new=new,
+            trending=trending,
+            intro=fit_intro(self.intro, len(new), len(trending)),
             subject=self.subject
-            or default_subject(site_name, [c.title for c in self.cards], new + trending),
-            preheader=self.preheader or default_preheader(new, trending),
+            or default_subject(site_name, [c.title for c in cards], len(cards)),
+            preheader=self.preheader or default_preheader(len(new), len(trending), lead_tldr),
         )
 
     @property
@@ -100,23 +109,85 @@ class Branding:
         )
 
 
-def _short(title: str) -> str:
-    title = re.sub(r"^(REVIEW|RECAP)\s*[:\-–]\s*", "", title, flags=re.IGNORECASE)
-    return title if len(title) <= 70 else title[:69].rstrip() + "…"
+# The review site's own prefixes: its feed titles read "REVIEW: Dune"; a digest of reviews
+# says so once, in its name, not on every card.
+_PREFIX = re.compile(r"^\s*(REVIEW|RECAP)\s*[:\-–—]\s*", re.IGNORECASE)
+SUBJECT_LIMIT = 60  # what a phone's inbox list shows of a subject, about
+PREHEADER_LIMIT = 105  # what inbox lists show after the subject, about (90-110)
+
+
+def clean_title(title: str) -> str:
+    """A review's title as the digest shows it: without the site's "REVIEW:"/"RECAP:" prefix
+    (the one place that cleans titles; subject, cards and text part all use it)."""
+    cleaned = _PREFIX.sub("", title).strip()
+    return cleaned or title.strip()
+
+
+def trim_words(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: cut at a word boundary, ending in "…" when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut and not text[limit - 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-–—") + "…"
 
 
 def default_subject(site: str, titles: list[str], count: int) -> str:
-    """ "Site: Lead Title + N more", led by the first card."""
+    """ "Lead Title + N more" within :data:`SUBJECT_LIMIT` characters, led by the first card.
+
+    The site's name is the From name already, so the subject starts with what is new; a long
+    title is cut at a word boundary so that " + N more" still fits (unless that would leave
+    less than 20 characters of title). No cards: the site's name."""
     if not titles:
         return site
-    more = count - 1
-    return f"{site}: {_short(titles[0])}" + (f" + {more} more" if more else "")
+    title = clean_title(titles[0])
+    more = f" + {count - 1} more" if count > 1 else ""
+    if len(title) + len(more) <= SUBJECT_LIMIT:
+        return title + more
+    room = SUBJECT_LIMIT - len(more)
+    if more and room >= 20:
+        return trim_words(title, room) + more
+    return trim_words(title, SUBJECT_LIMIT)
 
 
-def default_preheader(new: int, trending: int) -> str:
+def count_text(new: int, trending: int) -> str:
     parts = []
     if new:
         parts.append(f"{new} new review{'s' if new != 1 else ''}")
     if trending:
         parts.append(f"{trending} trending pick{'s' if trending != 1 else ''}")
     return " and ".join(parts) + ", each with a TL;DR and a score."
+
+
+def default_preheader(new: int, trending: int, lead_tldr: str | None = None) -> str:
+    """The lead review's TL;DR (what makes a reader open), cut at a word boundary within
+    :data:`PREHEADER_LIMIT` characters; without one, what the issue holds."""
+    if lead_tldr and lead_tldr.strip():
+        return trim_words(lead_tldr, PREHEADER_LIMIT)
+    return count_text(new, trending)
+
+
+def default_intro(new: int, trending: int) -> str:
+    """The automatic intro for an issue (or a variant) with these many cards per section."""
+    if not new:
+        return "A quiet week for new reviews, so here is what readers have been reading most."
+    return (
+        "Here is what we reviewed this week, each with its score and a TL;DR, "
+        "plus what readers could not stop clicking on."
+        if trending
+        else "Here is what we reviewed this week, each with its score and a TL;DR."
+    )
+
+
+_AUTOMATIC_INTROS = frozenset(default_intro(n, t) for n in (0, 1) for t in (0, 1))
+
+
+def fit_intro(intro: str, new: int, trending: int) -> str:
+    """An automatic intro rewritten for the sections a variant has (the issue's intro is
+    written for the whole issue, and a reader without trending picks must not be promised
+    them); an editor's own intro is theirs and stays as written."""
+    if intro.strip() in _AUTOMATIC_INTROS:
+        return default_intro(new, trending)
+    return intro

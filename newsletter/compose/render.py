@@ -18,7 +18,14 @@ from urllib.parse import urlsplit
 import jinja2
 import premailer
 
-from newsletter.compose.colors import Band, band_for, readable_text
+from newsletter.compose.colors import (
+    DARK_SURFACE,
+    LIGHT_SURFACE,
+    Band,
+    band_for,
+    legible_on,
+    readable_text,
+)
 from newsletter.compose.content import Branding, IssueContent
 from newsletter.compose.personalize import Placeholders
 
@@ -85,7 +92,13 @@ class RenderedVariant:
 
 
 def inline_css(html: str) -> str:
-    """Move ``<style>`` rules into ``style`` attributes (premailer), without network access."""
+    """Move ``<style>`` rules into ``style`` attributes (premailer), without network access.
+
+    Comments, Outlook's conditional ones included, pass through lxml untouched. premailer
+    would copy CSS ``width``/``height`` into attributes, overwriting the templates' own: a
+    ``height: auto`` becomes the invalid ``height="auto"`` (HTML wants a pixel count) and an
+    image's ``width: 100%`` replaces the pixel width Outlook needs. So sizes stay in CSS, and
+    the templates write the attributes they mean."""
     inliner = premailer.Premailer(
         html,
         remove_classes=False,
@@ -93,6 +106,7 @@ def inline_css(html: str) -> str:
         allow_network=False,
         cssutils_logging_level=logging.CRITICAL,
         keep_style_tags=False,
+        disable_basic_attributes=["width", "height"],
     )
     out: str = inliner.transform(pretty_print=False)
     if not out.lstrip().lower().startswith("<!doctype"):
@@ -115,6 +129,9 @@ def render_variant(
         "sections": [(title, getattr(view, key)) for key, title in SECTION_TITLES],
         "brand": brand,
         "button_text": readable_text(brand.accent_color),
+        # The accent as text (section titles, TL;DR labels) at 4.5:1 on either surface.
+        "accent_text": legible_on(brand.accent_color, LIGHT_SURFACE),
+        "accent_dark": legible_on(brand.accent_color, DARK_SURFACE),
         "ph": marks.marks,
     }
     html = inline_css(html_env.get_template("email/issue.html.j2").render(context))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,8 +40,10 @@ def chromium() -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
-    """Save a screenshot in ``.test-artifacts/`` for a person to look at."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
+    """Save a screenshot for a person to look at: in ``NEWSLETTER_SHOTS_DIR`` when set, else
+    in ``.test-artifacts/``."""
+    folder = Path(os.environ.get("NEWSLETTER_SHOTS_DIR") or ARTIFACTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -1,11 +1,15 @@
-"""A fixed issue as plain data, for composition tests (no database)."""
+"""A fixed issue as plain data, for composition tests (no database); the demo's messages."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
 
 from newsletter.compose.content import Branding, IssueContent, ReviewCard
 from newsletter.compose.personalize import Recipient
+from tests.helpers.cli import run
 
 BRAND = Branding(
     "Reviews Weekly",
@@ -60,3 +64,27 @@ RECIPIENT = Recipient(
     preferences_url="https://news.example.org/p/tok",
     view_online_url="https://news.example.org/v/t",
 )
+
+
+def demo_outbox(folder: Path) -> list[Path]:
+    """Run ``newsletter demo`` in ``folder`` as a user does (a real process); the messages it
+    wrote, largest first (the largest holds every section, the smallest one section)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    result = run(["demo"], folder)
+    assert result.returncode == 0, result.stderr
+    outbox = sorted(
+        (folder / "newsletter-data" / "outbox").glob("*.eml"),
+        key=lambda p: (-p.stat().st_size, p.name),
+    )
+    assert outbox, result.stdout
+    return outbox
+
+
+def html_of(message: Path) -> str:
+    """The decoded text/html part of a stored message."""
+    parsed = message_from_bytes(message.read_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    part = parsed.get_body(("html",))
+    assert part is not None, message
+    html: str = part.get_content()
+    return html
