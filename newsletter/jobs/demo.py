@@ -138,6 +138,8 @@ def embedded(settings: Settings, data_dir: Path | None = None) -> Settings:
         domain_rate=None,
         dkim_selector=None,
         dkim_private_key=None,
+        dkim_ed25519_selector=None,
+        dkim_ed25519_private_key=None,
     )
 
 
