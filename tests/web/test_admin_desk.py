@@ -186,7 +186,7 @@ def test_as_subscriber(editor: FlaskClient, issue_id: int) -> None:
     assert frames and all("subscriber=bo@example.com&amp;dark=0" in f for f in frames), frames
     frame = editor.get(f"/admin/issues/{issue_id}/preview.html?subscriber=bo@example.com")
     html = frame.get_data(as_text=True)
-    assert "REVIEW: Charlie" in html and "REVIEW: Alpha" not in html  # Anime only
+    assert "Charlie" in html and "Alpha" not in html  # Anime only
     unknown = editor.get(f"/admin/issues/{issue_id}?subscriber=nobody@example.com")
     assert unknown.status_code == 422
     text = unknown.get_data(as_text=True)
@@ -241,7 +241,7 @@ def test_a_field_left_as_shown_is_not_saved(
     assert post(editor, issue_id, "move", url=last, position="1").status_code == 303
     after = show(services, issue_id)
     assert after.intro == "New." and after.row.subject != shown
-    assert after.row.subject == "Reviews Weekly: Charlie + 2 more"  # automatic: the new top
+    assert after.row.subject == "Charlie + 2 more"  # automatic: the new top
     answer = post(editor, issue_id, "edit", subject="x", was_subject="x")
     assert "Nothing to save" in editor.get(answer.headers["Location"]).get_data(as_text=True)
 
