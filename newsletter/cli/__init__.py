@@ -11,6 +11,7 @@ from newsletter.cli import (
     _check,
     _data,
     _desk,
+    _dkim,
     _issues,
     _jobs,
     _report,
@@ -21,4 +22,4 @@ from newsletter.cli import (
 from newsletter.cli._app import cli, main
 
 __all__ = ["cli", "main"]
-del _bounces, _check, _data, _desk, _issues, _jobs, _report, _steer, _subscribers, _users
+del _bounces, _check, _data, _desk, _dkim, _issues, _jobs, _report, _steer, _subscribers, _users

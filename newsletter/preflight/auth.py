@@ -55,8 +55,9 @@ def dkim_findings(
                 "dkim",
                 "warning",
                 "messages are not DKIM-signed",
-                "set NEWSLETTER_DKIM_SELECTOR and NEWSLETTER_DKIM_PRIVATE_KEY (Gmail and "
-                "Yahoo require DKIM of bulk senders) and publish the key (`newsletter dkim`)",
+                "make a key with `newsletter dkim keygen`, set NEWSLETTER_DKIM_SELECTOR and "
+                "NEWSLETTER_DKIM_PRIVATE_KEY, publish it (Gmail and Yahoo require DKIM of bulk "
+                "senders)",
             )
         ]
     out: list[Finding] = []

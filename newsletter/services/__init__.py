@@ -52,6 +52,7 @@ _NAMES = {
 _SUBMODULES = frozenset(
     {
         "archive",
+        "dkim",
         "feedback",
         "issues",
         "jobs",
