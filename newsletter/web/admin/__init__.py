@@ -1,8 +1,8 @@
 """The staff pages under ``/admin/``: login, and the pages editors and operators work in.
 
-:data:`admin` is the one blueprint; each page module (``listing``, ``desk``, ``control``,
-``report``) adds its routes to it when imported below, and guards them with
-:func:`~newsletter.web.admin.auth.login_required` or
+:data:`admin` is the one blueprint; each page module (``listing``, ``desk`` and its
+pre-flight panel ``checks``, ``control``, ``report``) adds its routes to it when imported
+below, and guards them with :func:`~newsletter.web.admin.auth.login_required` or
 :func:`~newsletter.web.admin.auth.operator_required`. Every admin template extends
 ``admin/base.html.j2``, which gets the publication's name and colours and the signed-in
 user from :func:`brand`.
@@ -42,6 +42,6 @@ def brand() -> dict[str, Any]:
 
 
 # The pages register their routes on `admin` when imported (after it exists).
-from newsletter.web.admin import auth, control, desk, listing, report  # noqa: E402
+from newsletter.web.admin import auth, checks, control, desk, listing, report  # noqa: E402
 
-__all__ = ["admin", "auth", "control", "desk", "listing", "report"]
+__all__ = ["admin", "auth", "checks", "control", "desk", "listing", "report"]

@@ -6,7 +6,8 @@ subscriber (``?subscriber=EMAIL``: their sections and greeting) and in dark mode
 with its text part, the size of the fullest variant against the clip budget and what the size
 guard dropped. While the issue is a draft or scheduled, the editor changes it here: subject,
 preheader and intro; the order of each section (up/down forms, or drag and drop posting the
-same move); drop, restore and pin stored reviews; test copies; approve or hold.
+same move); drop, restore and pin stored reviews; test copies; approve or hold. The
+pre-flight panel shows the last check and runs it again (``web.admin.checks``).
 
 Every change is a POST with the form's CSRF token (a fetch() sends it as ``X-CSRFToken``),
 answered by a redirect back to the desk with a flashed message. Bad input re-renders the desk
@@ -104,6 +105,7 @@ def desk_page(
         form=request.form if request.method == "POST" else None,
         review_q=query,
         found=found,
+        check=issues.last_check(context, issue_id),
         frames={
             shade: url_for("admin.desk_frame", issue_id=issue_id, subscriber=email, dark=shade)
             for shade in (0, 1)
