@@ -27,13 +27,21 @@ def weekly(ctx: Context, now: datetime | None = None, *, retry: bool = False) ->
             now or ctx.clock(),
             retry=retry,
             transport=ctx.transport,
+            probes=ctx.probes,
         )
 
 
 def tick(ctx: Context, now: datetime | None = None) -> TickReport:
     """The minute's time-driven work (safe to run from several places at once)."""
     with ctx.dispatcher() as dispatcher:
-        return run_tick(ctx.factory, ctx.settings, dispatcher, now or ctx.clock(), ctx.transport)
+        return run_tick(
+            ctx.factory,
+            ctx.settings,
+            dispatcher,
+            now or ctx.clock(),
+            ctx.transport,
+            probes=ctx.probes,
+        )
 
 
 def demo(
