@@ -28,6 +28,8 @@ from newsletter.config import Settings
 from newsletter.db import HEAD_REVISION, current_revision, make_engine, session_factory, upgrade
 from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Base
+from newsletter.preflight.dns import stub
+from newsletter.preflight.run import Probes
 from newsletter.services import Context
 from newsletter.web import create_app
 from tests.helpers.browser import chromium
@@ -116,8 +118,10 @@ def transport() -> MemoryTransport:
 def services(
     settings: Settings, factory: sessionmaker[Session], transport: MemoryTransport
 ) -> Context:
-    """The service layer over the test database, mailing into ``transport``."""
-    return Context(settings, factory, transport_factory=lambda: transport)
+    """The service layer over the test database, mailing into ``transport``; its pre-flight
+    check asks a DNS with no records and skips SpamAssassin (tests/preflight run it)."""
+    probes = Probes(lookup=stub({}), spam=False)
+    return Context(settings, factory, transport_factory=lambda: transport, probes=probes)
 
 
 @pytest.fixture

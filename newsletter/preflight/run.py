@@ -54,6 +54,7 @@ class Probes:
     lookup: TxtLookup | None = None  # None: the system's resolver
     transport: httpx.BaseTransport | None = None  # for the links and the one-click POST
     spamassassin: str | None = None  # the command; None: found on PATH (or skipped)
+    spam: bool = True  # False: SpamAssassin is not run (a note says so)
 
 
 def _key(url: str) -> str:
@@ -113,7 +114,7 @@ def check_issue(
         findings.append(signing)
     # SpamAssassin takes a second or two of its own: it runs while the links are asked
     pool = ThreadPoolExecutor(max_workers=1)
-    spam = pool.submit(spam_findings, signed or message, probes.spamassassin)
+    spam = pool.submit(spam_findings, signed or message, probes.spamassassin, run=probes.spam)
     findings += dkim_findings(signed, records, lookup)
     envelope = settings.verp[1] if settings.verp else settings.mail_domain
     findings += policy_findings(settings.mail_domain, envelope, lookup)

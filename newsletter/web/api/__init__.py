@@ -14,7 +14,7 @@ from flask import Flask
 from flask_smorest import Api  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
 
-from newsletter.web.api import issues, subscribers  # noqa: F401 (their routes register on blp)
+from newsletter.web.api import checks, issues, subscribers  # noqa: F401 (routes register on blp)
 from newsletter.web.api.access import REALM, blp
 from newsletter.web.api.errors import from_http, is_api_request
 from newsletter.web.api.schemas import ErrorSchema
