@@ -64,7 +64,7 @@ def test_columns_links_and_zone_formatted_times(
     assert f"{at.year}-01-08 09:30 JST (+09:00)" in newest  # 00:30 UTC
     assert f"/admin/issues/{week.issue_id}/control" in newest
     assert "/report" not in newest
-    assert "2026-W48" in oldest and "badge-sent" in oldest and "Reviews Weekly" in oldest
+    assert "2026-W48" in oldest and "badge-sent" in oldest and ">Alpha<" in oldest
     assert re.search(r'data-label="Recipients">2<', oldest)
     assert re.search(r'data-label="Sent">2<', oldest)
     assert f"/admin/issues/{sent_id}/report" in oldest
