@@ -42,12 +42,11 @@ class BounceRun:
     aside: list[Path] = field(default_factory=list)  # where unapplied messages were kept
 
     def summary(self) -> str:
-        order = (
-            *("hard", "soft", "delayed", "complaint"),
+        order = (  # what was applied, then what was not
+            *("hard", "soft", "delayed", "complaint", UNSUBSCRIBED),
             *(UNVERIFIED, UNMATCHED, UNPARSABLE, DUPLICATE),
         )
-        # requests first: they are what the reader asked for, the rest what servers report
-        parts = [f"{self.counts.get(k, 0)} {k}" for k in (UNSUBSCRIBED, *order)]
+        parts = [f"{self.counts.get(k, 0)} {k}" for k in order]
         extra = f" ({self.promoted} soft became hard)" if self.promoted else ""
         return ", ".join(parts) + extra
 

@@ -350,7 +350,10 @@ def test_the_command_line(
     }
     done = run(["bounces", "process", str(source)], tmp_path, **env)
     assert done.returncode == 0, done.stderr
-    summary = "1 hard, 0 soft, 0 delayed, 0 complaint, 0 unverified, 0 unmatched, 1 unparsable"
+    summary = (
+        "1 hard, 0 soft, 0 delayed, 0 complaint, 0 unsubscribed, 0 unverified, 0 unmatched, "
+        "1 unparsable"
+    )
     assert summary in done.stdout
     aside = settings.data_dir / "bounces" / "aside"
     assert f"1 not applied, kept in {aside}" in done.stdout

@@ -99,7 +99,7 @@ def test_sixty_forged_reports_by_message_id_leave_the_target_alone(
     env = settings.as_environ()
     done = run(["bounces", "process", str(tmp_path / "Bounces")], tmp_path, **env)
     assert done.returncode == 0, done.stderr
-    assert "0 hard, 0 soft, 0 delayed, 0 complaint, 60 unverified" in done.stdout
+    assert "0 hard, 0 soft, 0 delayed, 0 complaint, 0 unsubscribed, 60 unverified" in done.stdout
     assert "60 not applied, kept in" in done.stdout
     assert _status(factory, sid) is SubscriberStatus.CONFIRMED
     with factory() as session:

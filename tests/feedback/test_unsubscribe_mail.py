@@ -141,7 +141,7 @@ def test_a_reader_who_mails_the_unsubscribe_address_is_unsubscribed_once(
     request(port, "ann.other@example.net", "unsubscribe@reviews.example.com", "stop", rcpt=address)
 
     first = process(folder, settings, tmp_path)
-    assert "2 unsubscribed, 0 hard, 0 soft, 0 delayed, 0 complaint, 0 unverified" in first
+    assert "0 hard, 0 soft, 0 delayed, 0 complaint, 2 unsubscribed, 0 unverified" in first
     assert "not applied" not in first
     assert subscriber(factory, ANN).status is SubscriberStatus.UNSUBSCRIBED
     assert subscriber(factory, BOB).status is SubscriberStatus.CONFIRMED
