@@ -29,8 +29,10 @@ class BounceResult:
 def process_bounces(
     ctx: Context, source: str, *, aside: Path | None = None, delete: bool = False
 ) -> BounceResult:
-    """Apply every bounce and complaint report in ``source`` (a maildir, an mbox, ``imap``
-    or an imap(s):// URL), one transaction each; idempotent."""
+    """Apply every bounce and complaint report and every unsubscribe request by mail in
+    ``source`` (a maildir, an mbox, ``imap`` or an imap(s):// URL), one transaction each;
+    idempotent. :class:`ConfigError` when NEWSLETTER_UNSUBSCRIBE_ADDRESS cannot carry a
+    reader's tag or is the bounce address."""
     settings = ctx.settings
     limit = settings.bounce_max_bytes
     box = open_mailbox(source, settings.bounce_imap_url, delete=delete, limit=limit)
