@@ -153,9 +153,9 @@ class UnsubscribeAddress:
         if len(local.encode()) + 1 + TAG_MAX > LOCAL_PART_MAX:
             longest = LOCAL_PART_MAX - 1 - TAG_MAX
             raise ValueError(
-                f"the local part {local!r} leaves no room for a reader's tag: at most {longest}"
-                f" characters, so that {local}+{{tag}} stays within {LOCAL_PART_MAX} octets"
-                " (RFC 5321 4.5.3.1.1)"
+                f"a local part of {len(local.encode())} octets leaves no room for a reader's"
+                f" '+{{tag}}': at most {longest}, so that the whole stays within"
+                f" {LOCAL_PART_MAX} octets (RFC 5321 4.5.3.1.1)"
             )
         self.local, self.domain = local, domain
         self._tags = MessageTags(key)
