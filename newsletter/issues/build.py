@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from newsletter.compose.content import default_intro
 from newsletter.config import Settings
 from newsletter.errors import FieldError, WorkError
 from newsletter.issues.budget import trim_to_budget
@@ -189,15 +190,4 @@ def _result(
         sum(i.section == Section.TRENDING for i in live),
         trimmed,
         size,
-    )
-
-
-def default_intro(new: int, trending: int) -> str:
-    if not new:
-        return "A quiet week for new reviews, so here is what readers have been reading most."
-    return (
-        "Here is what we reviewed this week, each with its score and a TL;DR, "
-        "plus what readers could not stop clicking on."
-        if trending
-        else "Here is what we reviewed this week, each with its score and a TL;DR."
     )
