@@ -1,9 +1,9 @@
-"""Mail to the staff: "this week's draft is ready for review" (pure: data in, bytes out).
+"""Mail to the staff (pure: data in, bytes out): "this week's draft is ready for review", and
+"a scheduled send is held by the pre-flight check".
 
 One short transactional message per editor or operator, built with the standard ``email``
 package (a handful per week: its speed does not matter). It names the issue, its subject, when
-it goes out in the publication's zone, and links the preview desk, where it can be held,
-edited or approved.
+it goes out in the publication's zone (or what holds it), and links the preview desk.
 """
 
 from __future__ import annotations
@@ -60,13 +60,67 @@ def review_message(
             'text-decoration:none;border-radius:4px">Open the preview desk</a></p>',
         ]
     )
+    subject = f"[{site}] Ready for review: {notice.subject}"
+    return message_id, _message(settings, to, subject, message_id, now, lines, body)
+
+
+@dataclass(frozen=True)
+class HeldNotice:
+    issue_id: int
+    week_key: str
+    subject: str
+    errors: tuple[str, ...]  # each error of the check, with its fix
+    desk_url: str
+
+
+def held_message(
+    settings: Settings, to: str, notice: HeldNotice, now: datetime
+) -> tuple[str, bytes]:
+    """(Message-ID, bytes) telling ``to`` that the pre-flight check holds a scheduled send."""
+    site = settings.site_name
+    message_id = f"<held.{notice.issue_id}.{secrets.token_hex(6)}@{settings.mail_domain}>"
+    count = len(notice.errors)
+    lines = [
+        f"The {site} issue for {notice.week_key} is due but not sent: the pre-flight check "
+        f"found {count} error{'s' if count != 1 else ''}. It goes out by itself once the "
+        "check passes.",
+        "",
+        f"Subject: {notice.subject}",
+        "",
+        *[f"- {error}" for error in notice.errors],
+        "",
+        f"See the check and fix the draft at:\n{notice.desk_url}#check",
+        "",
+        f"-- \n{site}",
+    ]
+    items = "".join(f"<li>{html.escape(error)}</li>" for error in notice.errors)
+    body = (
+        f"<p>The {html.escape(site)} issue for {html.escape(notice.week_key)} is due but not "
+        f"sent: the pre-flight check found {count} error{'s' if count != 1 else ''}. It goes "
+        f"out by itself once the check passes.</p><p><strong>{html.escape(notice.subject)}"
+        f"</strong></p><ul>{items}</ul>"
+        f'<p><a href="{html.escape(notice.desk_url)}#check">Open the pre-flight check</a></p>'
+    )
+    subject = f"[{site}] Held by the pre-flight check: {notice.subject}"
+    return message_id, _message(settings, to, subject, message_id, now, lines, body)
+
+
+def _message(
+    settings: Settings,
+    to: str,
+    subject: str,
+    message_id: str,
+    now: datetime,
+    lines: list[str],
+    body: str,
+) -> bytes:
     message = EmailMessage(policy=SMTP if to.rpartition("@")[0].isascii() else SMTPUTF8)
     message["From"] = settings.from_address
     message["To"] = to
-    message["Subject"] = f"[{site}] Ready for review: {notice.subject}"
+    message["Subject"] = subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
     message.set_content("\n".join(lines) + "\n")
     message.add_alternative(f"<!DOCTYPE html><html><body>{body}</body></html>", subtype="html")
-    return message_id, message.as_bytes()
+    return message.as_bytes()

@@ -9,6 +9,9 @@ after the commit. Until the slot an editor may hold it (it goes back to draft an
 this job never schedules a held draft again), edit it, approve it, or an operator may move it;
 the minute tick sends it at its time. The staff are mailed only after the schedule is
 committed, and a mail that fails is reported, not retried: the issue still goes out.
+
+When the pre-flight check holds a due send (``preflight.gate``), :func:`notify_held` mails the
+staff what holds it, once per version of the draft.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.compose.content import IssueContent
-from newsletter.compose.staffmail import ReviewNotice, review_message
+from newsletter.compose.staffmail import HeldNotice, ReviewNotice, held_message, review_message
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.dispatch import Dispatcher
@@ -30,7 +33,8 @@ from newsletter.issues.review import claim_review_mail, staff_addresses
 from newsletter.issues.schedule import schedule_send
 from newsletter.localtime import local_text
 from newsletter.mail.transport import DeliveryError, Envelope, Transport
-from newsletter.models import Issue, IssueStatus
+from newsletter.models import Issue, IssueCheck, IssueStatus
+from newsletter.preflight.findings import Report
 from newsletter.preflight.gate import may_send
 from newsletter.preflight.run import Probes
 
@@ -75,8 +79,10 @@ def plan_issue(
     if not outcome:  # the slot has passed: send it now
         gate = may_send(factory, settings, issue_id, now, probes)
         if gate.blocked:
+            assert gate.report is not None
             with transaction(factory) as session:
                 schedule_send(session, issue_id, now + timedelta(minutes=1), now)
+            notify_held(factory, settings, gate.report, now, transport)
             return gate.reason(issue_id)
         sent = send_issue(factory, settings, issue_id, dispatcher, now)
         return f"issue {issue_id} sending to {sent.recipients} recipients"
@@ -103,6 +109,62 @@ def notify_staff(
         notice = _notice(settings, issue, content)
     if not addresses:
         return "; no editor account to tell (newsletter users add)"
+    failed = _mail(
+        settings, addresses, lambda to: review_message(settings, to, notice, now), transport
+    )
+    told = len(addresses) - len(failed)
+    note = f"; {told} editor(s) told"
+    return note + (f", could not mail {', '.join(failed)}" if failed else "")
+
+
+def notify_held(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    report: Report,
+    now: datetime,
+    transport: TransportFactory | None = None,
+) -> None:
+    """Mail every editor and operator that the pre-flight check holds the issue's scheduled
+    send: once per version of the draft (claimed by a conditional UPDATE, so two ticks at once
+    mail once), never again while the same draft stays held."""
+    issue_id = report.issue_id
+    with transaction(factory) as session:
+        claimed = session.execute(
+            update(IssueCheck)
+            .where(
+                IssueCheck.issue_id == issue_id,
+                IssueCheck.version == report.version,
+                or_(
+                    IssueCheck.mailed_version.is_(None),
+                    IssueCheck.mailed_version != report.version,
+                ),
+            )
+            .values(mailed_version=report.version)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(claimed, "rowcount", 0):
+            return
+        addresses = staff_addresses(session)
+        content = load_content(session, issue_id, settings.timezone)
+    notice = HeldNotice(
+        issue_id,
+        content.week_key,
+        content.resolved(settings.site_name).subject or "",
+        tuple(f"{f.message} (fix: {f.fix})" if f.fix else f.message for f in report.errors),
+        f"{settings.base_url.rstrip('/')}/admin/issues/{issue_id}",
+    )
+    _mail(settings, addresses, lambda to: held_message(settings, to, notice, now), transport)
+
+
+def _mail(
+    settings: Settings,
+    addresses: list[str],
+    build: Callable[[str], tuple[str, bytes]],
+    transport: TransportFactory | None,
+) -> list[str]:
+    """Send ``build(address)`` to each address; returns those that failed, with why."""
+    if not addresses:
+        return []
     if transport is None:
         from newsletter.mail import make_transport
 
@@ -112,16 +174,14 @@ def notify_staff(
     failed: list[str] = []
     try:
         for address in addresses:
-            message_id, message = review_message(settings, address, notice, now)
+            message_id, message = build(address)
             try:
                 sender.send(Envelope(settings.sender_email, address, message_id), message)
             except DeliveryError as exc:
                 failed.append(f"{address} ({exc})")
     finally:
         sender.close()
-    told = len(addresses) - len(failed)
-    note = f"; {told} editor(s) told"
-    return note + (f", could not mail {', '.join(failed)}" if failed else "")
+    return failed
 
 
 def _notice(settings: Settings, issue: Issue, content: IssueContent) -> ReviewNotice:

@@ -29,7 +29,7 @@ from newsletter.delivery.lease import release_stranded
 from newsletter.errors import WorkError
 from newsletter.issues.schedule import unschedule
 from newsletter.issues.status import IllegalTransition
-from newsletter.jobs.review_window import TransportFactory
+from newsletter.jobs.review_window import TransportFactory, notify_held
 from newsletter.jobs.schedule import due_slot
 from newsletter.jobs.weekly import WeeklyReport, retry_due, run_weekly
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, WeeklyRun
@@ -88,8 +88,10 @@ def tick(
     for issue_id in due:
         gate = may_send(factory, settings, issue_id, now, probes)
         if gate.blocked:  # stays scheduled: the next tick checks again
+            assert gate.report is not None
             report.held.append(issue_id)
             report.errors.append(gate.reason(issue_id))
+            notify_held(factory, settings, gate.report, now, transport)
             continue
         try:
             send_issue(factory, settings, issue_id, dispatcher, now)

@@ -24,6 +24,8 @@ class IssueCheck(Base):
     errors: Mapped[int] = mapped_column(Integer)
     warnings: Mapped[int] = mapped_column(Integer)
     findings: Mapped[str] = mapped_column(Text)  # JSON list (newsletter.preflight.findings)
+    # The version whose held send the staff were mailed about: once per version of the draft.
+    mailed_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class LinkCheck(Base):

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from email import message_from_bytes
 from pathlib import Path
 
 import httpx
@@ -21,11 +22,12 @@ from newsletter.db import transaction
 from newsletter.ingest.records import ReviewRecord
 from newsletter.issues.schedule import schedule_send
 from newsletter.jobs.tick import tick
+from newsletter.mail.memory import MemoryTransport
 from newsletter.models import Delivery, DeliveryState, Issue, IssueCheck, IssueStatus
 from newsletter.preflight.dns import stub
 from newsletter.preflight.findings import Finding, Report
 from newsletter.preflight.run import Probes, check_issue
-from newsletter.services import Context, Edits, issues
+from newsletter.services import Context, Edits, issues, users
 from tests.helpers.factories import NOW, inline_dispatcher, issue_with, review
 from tests.helpers.https_server import Site, https_site
 
@@ -147,21 +149,35 @@ def test_a_scheduled_send_waits_for_the_fix_then_goes_out(
     with transaction(factory) as session:
         schedule_send(session, issue_id, at, NOW)
     dispatcher, inbox = inline_dispatcher(factory, settings)
+    staff = MemoryTransport()
+    context = Context(settings, factory, clock=lambda: at + timedelta(minutes=2), probes=probes)
+    users.add_user(context, "ed@reviews.example.com", "editor", None)
 
-    held = tick(factory, settings, dispatcher, at, probes=probes)
+    held = tick(factory, settings, dispatcher, at, lambda: staff, probes=probes)
     assert held.held == [issue_id] and held.started == []
     assert f"issue {issue_id} held by the pre-flight check (1 error" in held.errors[0]
     assert _status(factory, issue_id) is IssueStatus.SCHEDULED and not inbox.sent
+    # the staff are told, once, what holds it and where to fix it
+    assert staff.recipients == ["ed@reviews.example.com"]
+    told = message_from_bytes(staff.sent[0][1])
+    assert str(told["Subject"]).startswith("[Reviews Weekly] Held by the pre-flight check: ")
+    text = staff.sent[0][1].decode()
+    assert f"{site.base}/broken/ answered 404" in text and f"/admin/issues/{issue_id}#check" in text
 
-    # A minute later the same draft is not checked again (the report is a minute old).
+    # A minute later the same draft is not checked again (the report is a minute old), and
+    # nobody is mailed again.
     posts = len(site.posts)
-    again = tick(factory, settings, dispatcher, at + timedelta(minutes=1), probes=probes)
+    again = tick(
+        factory, settings, dispatcher, at + timedelta(minutes=1), lambda: staff, probes=probes
+    )
     assert again.held == [issue_id] and len(site.posts) == posts
+    assert len(staff.sent) == 1
 
     # An editor drops the broken review: the draft's new version is checked at once.
-    context = Context(settings, factory, clock=lambda: at + timedelta(minutes=2), probes=probes)
     issues.edit(context, issue_id, Edits(drops=(f"{site.base}/broken/",)))
-    sent = tick(factory, settings, dispatcher, at + timedelta(minutes=2), probes=probes)
+    sent = tick(
+        factory, settings, dispatcher, at + timedelta(minutes=2), lambda: staff, probes=probes
+    )
     assert sent.started == [issue_id] and sent.held == []
     assert sorted(inbox.recipients) == READERS
     with factory() as session:
@@ -172,6 +188,7 @@ def test_a_scheduled_send_waits_for_the_fix_then_goes_out(
         )
     assert done == len(READERS)
     assert issues.last_check(context, issue_id) is not None
+    assert len(staff.sent) == 1
 
 
 @pytest.mark.parametrize(("mode", "checked"), [("warn", True), ("off", False)])

@@ -5,8 +5,9 @@ Revises: 0009
 Create Date: 2026-12-01
 
 ``issue_checks`` holds the last report of ``newsletter issue check`` per issue (the version of
-the draft it checked, counts, the findings as JSON): the tick holds a scheduled send while it
-has errors. ``link_checks`` caches how each link and image URL of an issue answered.
+the draft it checked, counts, the findings as JSON, and the version whose held send the staff
+were mailed about): the tick holds a scheduled send while it has errors.
+``link_checks`` caches how each link and image URL of an issue answered.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def upgrade() -> None:
         sa.Column("errors", sa.Integer(), nullable=False),
         sa.Column("warnings", sa.Integer(), nullable=False),
         sa.Column("findings", sa.Text(), nullable=False),
+        sa.Column("mailed_version", sa.Integer(), nullable=True),
     )
     op.create_table(
         "link_checks",
