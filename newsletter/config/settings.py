@@ -291,39 +291,26 @@ class Settings(Derived):
         ),
     )
     dkim_ed25519_selector: str | None = setting(
-        None,
-        v.selector,
-        (
-            "selector of a second, Ed25519 signature (RFC 8463) beside the RSA one; with its key,"
-            " every message is signed twice (receivers that know Ed25519 check either)"
-        ),
+        None, v.selector, "selector of an optional second, Ed25519 signature (RFC 8463)"
     )
     dkim_ed25519_private_key: Path | None = setting(
         None,
         v.path,
-        (
-            "path to the Ed25519 private key (PKCS#8 PEM, `openssl genpkey -algorithm ed25519`),"
-            " published at `{ed25519 selector}._domainkey.{From domain}` with `k=ed25519`"
-        ),
+        "its private key (PKCS#8 PEM: `newsletter dkim keygen FILE --ed25519`); with both "
+        "set, every message is signed twice",
     )
     unsubscribe_address: str | None = setting(
         None,
         v.address,
-        (
-            "where mail clients send unsubscribe requests by mail: each message's "
-            "List-Unsubscribe carries `mailto:{local}+{signed tag}@{domain}` for its reader; "
-            "deliver that address (plus-addressing) to a mailbox `newsletter bounces process` "
-            "reads. Default: `unsubscribe@{From domain}`. No `+` in the local part"
-        ),
+        "mailbox for unsubscribe requests by mail: each reader's List-Unsubscribe mailto is "
+        "`{local}+{signed tag}@{domain}`, read by `newsletter bounces process`; default "
+        "`unsubscribe@{From domain}`; no `+` in the local part",
     )
     preflight: str = setting(
         "block",
         v.preflight,
-        (
-            "the pre-flight check (`newsletter issue check`) runs before every scheduled send: "
-            "`block` holds the send while it finds an error, `warn` records the findings and "
-            "sends, `off` skips it"
-        ),
+        "before every scheduled send the pre-flight check (`newsletter issue check`) runs: "
+        "`block` holds the send while it finds an error, `warn` sends anyway, `off` skips it",
     )
     new_limit: int = setting(
         12,
