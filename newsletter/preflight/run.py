@@ -99,9 +99,15 @@ def check_issue(
     with factory() as session:
         version = get_issue(session, issue_id).version
         content = load_content(session, issue_id, settings.timezone)
-        html = preview(session, settings, issue_id, email=None, fmt="html").decode("utf-8")
-        message = preview(session, settings, issue_id, email=None, fmt="eml")
         cached = _cached(session, issue_id, now, fresh)
+        broken: Finding | None = None
+        try:
+            html = preview(session, settings, issue_id, email=None, fmt="html").decode("utf-8")
+            message = preview(session, settings, issue_id, email=None, fmt="eml")
+        except ConfigError as exc:  # no message can be built: that is the one finding
+            broken = Finding("settings", "error", str(exc), "fix the setting it names")
+    if broken is not None:
+        return _stored(factory, Report(issue_id, version, now, (broken,)), {})
     findings: list[Finding] = []
     findings += size_findings(html_size(content, Branding.from_settings(settings)), "all sections")
     findings += line_findings(message)
@@ -130,7 +136,12 @@ def check_issue(
         findings += unsubscribe_findings(message, client)
     findings += spam.result()
     pool.shutdown()
-    report = Report(issue_id, version, now, ordered(findings))
+    return _stored(factory, Report(issue_id, version, now, ordered(findings)), probed)
+
+
+def _stored(factory: sessionmaker[Session], report: Report, probed: dict[str, Answer]) -> Report:
+    """``report`` and the answers of the URLs just asked, stored in one transaction."""
+    issue_id, now = report.issue_id, report.checked_at
     with transaction(factory) as session:
         for answer in probed.values():
             session.merge(

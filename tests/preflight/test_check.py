@@ -219,3 +219,16 @@ def _status(factory: sessionmaker[Session], issue_id: int) -> IssueStatus:
         issue = session.get(Issue, issue_id)
         assert issue is not None
         return issue.status
+
+
+def test_settings_that_make_no_message_are_the_finding(
+    factory: sessionmaker[Session], settings: Settings, site: Site, probes: Probes
+) -> None:
+    issue_id = _issue(factory, settings, site)
+    long_local = settings.with_overrides(unsubscribe_address="u" * 40 + "@reviews.example.com")
+
+    report = check_issue(factory, long_local, issue_id, NOW, probes)
+
+    [error] = report.findings
+    assert error.check == "settings" and error.severity == "error"
+    assert error.message.startswith("NEWSLETTER_UNSUBSCRIBE_ADDRESS")
