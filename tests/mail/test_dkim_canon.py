@@ -148,3 +148,33 @@ def test_whole_signatures_are_dkimpys(
 
 
 SIGNER = DkimSigner(DOMAIN, SELECTOR, KEY)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["a.example", "mail." + "x" * 60 + ".example.com", ".".join(["abcdefghij" * 6] * 3)],
+    ids=["short", "long", "no-space-fits"],
+)
+def test_reused_folds_are_dkimpys(domain: str) -> None:
+    """The signer reuses where a field is cut (per t= and h=); with a d= long enough to be
+    cut without a space, and across messages and seconds, it still folds as dkimpy does."""
+    signer = DkimSigner(domain, SELECTOR, KEY)
+    for now, extra in [(1, b""), (1, b"More text.\r\n"), (2, b"")]:
+        message = b"From: a@" + domain.encode() + b"\r\nTo: b@example.com\r\n\r\nHi\r\n" + extra
+        include = [b"from", b"from", b"to", b"to"] + [
+            n.encode() for n in SIGNED if n not in ("from", "to")
+        ]
+        real = dkim.time
+        dkim.time = SimpleNamespace(time=lambda now=now: now)
+        try:
+            shipped = dkim.sign(
+                message,
+                SELECTOR.encode(),
+                domain.encode(),
+                KEY,
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=include,
+            )
+        finally:
+            dkim.time = real
+        assert signer.sign(message, timestamp=now) == shipped + message
