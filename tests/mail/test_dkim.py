@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,8 +16,6 @@ from dkim.crypto import parse_private_key
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.compose.confirmation import confirmation_message
-from newsletter.compose.message import MessageTemplate
-from newsletter.compose.render import render_variant
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
 from newsletter.mail import make_transport
@@ -26,12 +23,10 @@ from newsletter.mail.dkim import SIGNED, DkimSigner, dns_txt_record, generate_ke
 from newsletter.mail.memory import MemoryTransport
 from newsletter.mail.signing import SigningTransport
 from newsletter.mail.transport import Envelope, PermanentFailure
-from tests.helpers.content import BRAND, CONTENT, RECIPIENT
+from tests.helpers.dkim import DOMAIN, SELECTOR, digest, tags
 from tests.helpers.factories import issue_with, review, send_now
 from tests.helpers.smtp import Recorder
 
-DOMAIN = "reviews.example.com"  # the From domain of the settings fixture
-SELECTOR = "news2026"
 DnsFunc = Callable[..., bytes | None]
 
 
@@ -54,32 +49,6 @@ def dns(key: bytes) -> DnsFunc:
         return record if name == f"{SELECTOR}._domainkey.{DOMAIN}.".encode() else None
 
     return lookup
-
-
-def digest(settings: Settings) -> bytes:
-    """A digest as newsletter.delivery.sender builds it."""
-    template = MessageTemplate.prepare(
-        render_variant(CONTENT, 0, BRAND),
-        from_address=settings.from_address,
-        list_id=settings.list_id,
-        feedback_id=f"2026-W48:digest:{settings.mail_domain}",
-    )
-    return template.build(
-        RECIPIENT,
-        to_name="Zoë Åberg",
-        message_id=f"<nl.2026-W48.7.42@{settings.mail_domain}>",
-        date=datetime(2026, 11, 27, 14, tzinfo=UTC),
-        unsubscribe_mailto=settings.unsubscribe_mailto,
-    )
-
-
-def tags(signed: bytes) -> dict[bytes, bytes]:
-    """The tags of the first DKIM-Signature field."""
-    head = signed.split(b"\r\n\r\n", 1)[0]
-    field = re.match(rb"DKIM-Signature:(.*?)\r\n(?=\S)", head, re.DOTALL)
-    assert field is not None
-    parsed: dict[bytes, bytes] = dkim.util.parse_tag_value(field.group(1))
-    return parsed
 
 
 def in_header(message: bytes, old: bytes, new: bytes) -> bytes:

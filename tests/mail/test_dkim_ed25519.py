@@ -18,8 +18,8 @@ from newsletter.mail import make_transport
 from newsletter.mail.dkim import DkimSigner, dns_txt_record, generate_ed25519_key, generate_key
 from newsletter.mail.signing import SigningTransport
 from newsletter.mail.transport import Envelope
+from tests.helpers.dkim import DOMAIN, SELECTOR, digest, tags
 from tests.helpers.smtp import Recorder
-from tests.mail.test_dkim import DOMAIN, SELECTOR, digest, tags
 
 pytest.importorskip("nacl", reason="dkimpy verifies ed25519-sha256 only with PyNaCl")
 
