@@ -42,6 +42,36 @@ def pytest_report_header() -> str:
     return f"newsletter database backend: {backend()} {TEST_DATABASE_URL or '(temporary file)'}"
 
 
+# Modules that never touch a database (pure composition, parsing, configuration): the SQLite
+# pass runs them; the PostgreSQL pass, which `scripts/test` runs beside it, would only run the
+# same code again, so it skips them (a test in them that asks for a database still runs).
+BACKEND_FREE = (
+    "tests/compose/",
+    "tests/ingest/test_extract_",
+    "tests/ingest/test_normalize.py",
+    "tests/ingest/test_reviewbox.py",
+    "tests/mail/test_dkim_canon.py",
+    "tests/mail/test_replies.py",
+    "tests/preflight/test_findings.py",
+    "tests/test_architecture.py",
+    "tests/test_config.py",
+    "tests/test_sections.py",
+)
+_DATABASE_FIXTURES = frozenset(
+    {"settings", "engine", "factory", "services", "app", "client", "cli"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if backend() != "postgresql":
+        return
+    once = pytest.mark.skip(reason="touches no database: runs in the SQLite pass")
+    for item in items:
+        uses_database = _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if item.nodeid.startswith(BACKEND_FREE) and not uses_database:
+            item.add_marker(once)
+
+
 # -- settings and the database ------------------------------------------------------------------
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -48,7 +48,7 @@ def test_the_sample_link_is_answered_as_a_dry_run(
 ) -> None:
     issue_id = issue_with(factory, settings, [review("a", "Film")], READERS)
     with web_app(settings, factory):
-        report = check_issue(factory, settings, issue_id, NOW, Probes(lookup=stub({})))
+        report = check_issue(factory, settings, issue_id, NOW, Probes(lookup=stub({}), spam=False))
 
     one_click = [f for f in report.findings if f.check == "unsubscribe"]
     assert [f.severity for f in one_click] == ["warning", "note"]
@@ -65,7 +65,7 @@ def test_a_web_app_with_another_secret_refuses_it(
 ) -> None:
     issue_id = issue_with(factory, settings, [review("a", "Film")], READERS)
     with web_app(replace(settings, secret_key="another-secret"), factory):
-        report = check_issue(factory, settings, issue_id, NOW, Probes(lookup=stub({})))
+        report = check_issue(factory, settings, issue_id, NOW, Probes(lookup=stub({}), spam=False))
 
     [error] = [f for f in report.errors if f.check == "unsubscribe"]
     assert error.message.startswith("one-click unsubscribe answered 4")
