@@ -72,6 +72,10 @@ def _print_detail(detail: IssueDetail, zone: ZoneInfo) -> None:
         click.echo(f"  approved   by {row.approved_by}, {local_text(detail.approved_at, zone)}")
     if row.held_by:
         click.echo(f"  held       by {row.held_by}, {local_text(detail.held_at, zone)}")
+    if row.check_errors is not None:
+        verdict = f"{row.check_errors} error(s)" if row.check_errors else "passes"
+        held = ": a scheduled send waits for a fix" if row.check_errors else ""
+        click.echo(f"  pre-flight {verdict}{held} ('newsletter issue check {row.id}')")
     click.echo(f"  subject    {row.subject}")
     click.echo(f"  preheader  {detail.preheader or '(automatic)'}")
     share = 100 * detail.size / detail.budget

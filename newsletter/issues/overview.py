@@ -22,6 +22,7 @@ from newsletter.models import (
     Delivery,
     DeliveryState,
     Issue,
+    IssueCheck,
     IssueItem,
     IssueLink,
     IssueVariant,
@@ -44,6 +45,9 @@ class IssueRow:
     clicks: int = 0  # first clicks of a recipient on a link
     approved_by: str | None = None
     held_by: str | None = None
+    # errors the last pre-flight check found in this version of the draft (None: not checked
+    # since it last changed); a scheduled issue with errors is held at its time
+    check_errors: int | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,22 @@ def _subjects(session: Session, settings: Settings, issues: list[Issue]) -> dict
     return out
 
 
-def _row(issue: Issue, subject: str, counts: tuple[int, int, int, int]) -> IssueRow:
+def _checks(session: Session, issues: list[Issue]) -> dict[int, int]:
+    """issue id -> errors of its last pre-flight check, when that checked its current version."""
+    versions = {i.id: i.version for i in issues}
+    if not versions:
+        return {}
+    rows = session.execute(
+        select(IssueCheck.issue_id, IssueCheck.version, IssueCheck.errors).where(
+            IssueCheck.issue_id.in_(list(versions))
+        )
+    )
+    return {issue_id: errors for issue_id, version, errors in rows if versions[issue_id] == version}
+
+
+def _row(
+    issue: Issue, subject: str, counts: tuple[int, int, int, int], check: int | None = None
+) -> IssueRow:
     return IssueRow(
         issue.id,
         issue.week_key,
@@ -148,6 +167,7 @@ def _row(issue: Issue, subject: str, counts: tuple[int, int, int, int]) -> Issue
         *counts,
         approved_by=issue.approved_by,
         held_by=issue.held_by,
+        check_errors=check,
     )
 
 
@@ -159,7 +179,8 @@ def issue_rows(session: Session, settings: Settings, *, limit: int = 200) -> lis
     )
     ids = [i.id for i in issues]
     counts, subjects = _counts(session, ids), _subjects(session, settings, issues)
-    return [_row(i, subjects[i.id], counts[i.id]) for i in issues]
+    checks = _checks(session, issues)
+    return [_row(i, subjects[i.id], counts[i.id], checks.get(i.id)) for i in issues]
 
 
 def issue_detail(session: Session, settings: Settings, issue_id: int) -> IssueDetail:
@@ -186,7 +207,12 @@ def issue_detail(session: Session, settings: Settings, issue_id: int) -> IssueDe
         for i in sorted(issue.items, key=_item_order)
     )
     return IssueDetail(
-        _row(issue, subject, _counts(session, [issue_id])[issue_id]),
+        _row(
+            issue,
+            subject,
+            _counts(session, [issue_id])[issue_id],
+            _checks(session, [issue]).get(issue_id),
+        ),
         issue.preheader,
         issue.intro,
         issue.status_reason,

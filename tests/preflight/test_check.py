@@ -162,6 +162,8 @@ def test_a_scheduled_send_waits_for_the_fix_then_goes_out(
     assert staff.recipients == ["ed@reviews.example.com"]
     told = message_from_bytes(staff.sent[0][1])
     assert str(told["Subject"]).startswith("[Reviews Weekly] Held by the pre-flight check: ")
+    # the issues list, the control room and the API say what holds it
+    assert [r.check_errors for r in issues.list_issues(context)] == [1]
     text = staff.sent[0][1].decode()
     assert f"{site.base}/broken/ answered 404" in text and f"/admin/issues/{issue_id}#check" in text
 
@@ -190,6 +192,7 @@ def test_a_scheduled_send_waits_for_the_fix_then_goes_out(
     assert done == len(READERS)
     assert issues.last_check(context, issue_id) is not None
     assert len(staff.sent) == 1
+    assert issues.show(context, issue_id).row.check_errors == 0  # the edited draft passed
 
 
 @pytest.mark.parametrize(("mode", "checked"), [("warn", True), ("off", False)])

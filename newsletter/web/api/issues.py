@@ -48,6 +48,7 @@ def summary(row: issues.IssueRow) -> dict[str, Any]:
         "sent_at": row.sent_at,
         "approved_by": row.approved_by,
         "held_by": row.held_by,
+        "check_errors": row.check_errors,
         "counts": {
             "recipients": row.recipients,
             "sent": row.sent,

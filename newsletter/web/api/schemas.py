@@ -104,6 +104,14 @@ class IssueSummarySchema(Schema):
     sent_at = ZonedDateTime(required=True, allow_none=True)
     approved_by = fields.Str(required=True, allow_none=True)
     held_by = fields.Str(required=True, allow_none=True)
+    check_errors = fields.Int(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "errors of the last pre-flight check of this version (null: not "
+            "checked since it changed); a scheduled issue with errors is held at its time"
+        },
+    )
     counts = fields.Nested(CountsSchema, required=True)
 
 
