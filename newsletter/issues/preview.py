@@ -9,6 +9,8 @@ mail client that opens the file and offers "Unsubscribe" acts on no one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,8 +18,8 @@ from newsletter.compose.content import Branding
 from newsletter.compose.links import recipient_values
 from newsletter.compose.message import issue_template
 from newsletter.compose.message_ids import digest_id
-from newsletter.compose.personalize import personalize
-from newsletter.compose.render import render_variant
+from newsletter.compose.personalize import Recipient, personalize
+from newsletter.compose.render import RenderedVariant, render_variant
 from newsletter.config import Settings
 from newsletter.errors import FieldError
 from newsletter.issues.content import load_content
@@ -46,6 +48,52 @@ def preview(
     its text part, or the whole message (``eml``)."""
     if fmt not in FORMATS:
         raise FieldError("format", f"expected one of {', '.join(FORMATS)}", shown=repr(fmt))
+    draft = _render(session, settings, issue_id, email)
+    if fmt == "eml":
+        return draft.message(settings)
+    html, text = personalize(draft.variant.html, draft.variant.text, draft.recipient, draft.nonce)
+    return (html if fmt == "html" else text).encode("utf-8")
+
+
+def sample(session: Session, settings: Settings, issue_id: int) -> tuple[str, bytes]:
+    """Everyone's version of the draft (every section) as (its HTML, the whole message), from
+    one rendering: what the pre-flight check looks at."""
+    draft = _render(session, settings, issue_id, None)
+    html, _ = personalize(draft.variant.html, draft.variant.text, draft.recipient, draft.nonce)
+    return html, draft.message(settings)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    week_key: str
+    issue_id: int
+    subscriber: Subscriber | None
+    variant: RenderedVariant
+    recipient: Recipient
+
+    @property
+    def nonce(self) -> str:
+        return self.variant.nonce
+
+    def message(self, settings: Settings) -> bytes:
+        subscriber = self.subscriber
+        template = issue_template(self.variant, settings, self.week_key)
+        return template.build(
+            self.recipient,
+            to_name=subscriber.name if subscriber else None,
+            message_id=digest_id(
+                self.week_key,
+                self.issue_id,
+                subscriber.id if subscriber else 0,
+                settings.mail_domain,
+            ),
+            date=utcnow(),
+            # never the subscriber's own: an editor's mail client must not act on it
+            unsubscribe_mailto=UnsubscribeAddress.from_settings(settings).for_nobody(self.issue_id),
+        )
+
+
+def _render(session: Session, settings: Settings, issue_id: int, email: str | None) -> _Draft:
     content = load_content(session, issue_id, settings.timezone)
     subscriber = find_subscriber(session, email) if email is not None else None
     mask = subscriber.category_mask if subscriber else 0
@@ -59,17 +107,4 @@ def preview(
         name=subscriber.name if subscriber else "Reader",
         category_mask=mask,
     )
-    if fmt == "eml":
-        template = issue_template(variant, settings, content.week_key)
-        return template.build(
-            recipient,
-            to_name=subscriber.name if subscriber else None,
-            message_id=digest_id(
-                content.week_key, issue_id, subscriber.id if subscriber else 0, settings.mail_domain
-            ),
-            date=utcnow(),
-            # never the subscriber's own: an editor's mail client must not act on it
-            unsubscribe_mailto=UnsubscribeAddress.from_settings(settings).for_nobody(issue_id),
-        )
-    html, text = personalize(variant.html, variant.text, recipient, variant.nonce)
-    return (html if fmt == "html" else text).encode("utf-8")
+    return _Draft(content.week_key, issue_id, subscriber, variant, recipient)

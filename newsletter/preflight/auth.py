@@ -45,10 +45,11 @@ def _verify(message: bytes, index: int, records: Mapping[str, str]) -> bool:
 
 
 def dkim_findings(
-    message: bytes | None, configured: Mapping[str, str], lookup: TxtLookup
+    message: bytes | None, configured: Mapping[str, str], lookup: TxtLookup, from_domain: str
 ) -> list[Finding]:
     """``message``: the sample as it goes out, signed (None: no signing is configured);
-    ``configured``: DNS name -> TXT record of each configured key."""
+    ``configured``: DNS name -> TXT record of each configured key; ``from_domain``: the
+    domain of its From address (``d=`` must align with it)."""
     if message is None or not configured:
         return [
             Finding(
@@ -108,7 +109,7 @@ def dkim_findings(
                     fix,
                 )
             )
-        if organizational(domain) != organizational(_from_domain(message)):
+        if organizational(domain) != organizational(from_domain):
             out.append(
                 Finding(
                     "dkim",
@@ -118,15 +119,6 @@ def dkim_findings(
                 )
             )
     return out
-
-
-def _from_domain(message: bytes) -> str:
-    parsed: Any = dkim.DKIM(message)
-    for name, value in parsed.headers:
-        if name.lower() == b"from":
-            address = value.decode("utf-8", "replace").strip()
-            return str(address.rstrip(">").rpartition("@")[2].strip().lower())
-    return ""
 
 
 def policy_findings(from_domain: str, envelope_domain: str, lookup: TxtLookup) -> list[Finding]:

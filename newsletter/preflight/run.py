@@ -25,7 +25,7 @@ from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.errors import ConfigError
 from newsletter.issues.content import get_issue, load_content
-from newsletter.issues.preview import preview
+from newsletter.issues.preview import sample
 from newsletter.mail.dkim import DkimSigner
 from newsletter.models import IssueCheck, LinkCheck
 from newsletter.preflight.auth import dkim_findings, policy_findings
@@ -102,8 +102,7 @@ def check_issue(
         cached = _cached(session, issue_id, now, fresh)
         broken: Finding | None = None
         try:
-            html = preview(session, settings, issue_id, email=None, fmt="html").decode("utf-8")
-            message = preview(session, settings, issue_id, email=None, fmt="eml")
+            html, message = sample(session, settings, issue_id)
         except ConfigError as exc:  # no message can be built: that is the one finding
             broken = Finding("settings", "error", str(exc), "fix the setting it names")
     if broken is not None:
@@ -121,7 +120,7 @@ def check_issue(
     # SpamAssassin takes a second or two of its own: it runs while the links are asked
     pool = ThreadPoolExecutor(max_workers=1)
     spam = pool.submit(spam_findings, signed or message, probes.spamassassin, run=probes.spam)
-    findings += dkim_findings(signed, records, lookup)
+    findings += dkim_findings(signed, records, lookup, settings.mail_domain)
     envelope = settings.verp[1] if settings.verp else settings.mail_domain
     findings += policy_findings(settings.mail_domain, envelope, lookup)
     wanted = [u for u in (*found.links, *found.images) if u.startswith("https://")]

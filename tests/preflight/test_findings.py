@@ -91,33 +91,34 @@ def signer() -> DkimSigner:
     return DkimSigner("reviews.example.com", "news", generate_key())
 
 
-NAME = "news._domainkey.reviews.example.com"
+DOMAIN = "reviews.example.com"
+NAME = f"news._domainkey.{DOMAIN}"
 
 
 def test_dkim_verifies_against_the_published_key(signer: DkimSigner) -> None:
     signed = signer.sign(MESSAGE)
-    [ok] = dkim_findings(signed, signer.txt_records(), stub(signer.txt_records()))
+    [ok] = dkim_findings(signed, signer.txt_records(), stub(signer.txt_records()), DOMAIN)
     assert ok.severity == "note" and ok.message.endswith("verifies against DNS")
 
 
 def test_dkim_without_a_published_key_or_with_another_is_an_error(signer: DkimSigner) -> None:
     signed, records = signer.sign(MESSAGE), signer.txt_records()
-    [missing] = dkim_findings(signed, records, stub({}))
+    [missing] = dkim_findings(signed, records, stub({}), DOMAIN)
     assert missing.severity == "error" and missing.message == f"no DKIM key is published at {NAME}"
     assert missing.fix == f"publish this TXT record at {NAME}: {records[NAME]}"
     other = DkimSigner("reviews.example.com", "news", generate_key()).txt_records()
-    [wrong] = dkim_findings(signed, records, stub(other))
+    [wrong] = dkim_findings(signed, records, stub(other), DOMAIN)
     assert wrong.severity == "error" and "not the key this sender signs with" in wrong.message
 
 
 def test_without_dns_the_configured_key_is_used_and_said(signer: DkimSigner) -> None:
-    [note] = dkim_findings(signer.sign(MESSAGE), signer.txt_records(), stub(None))
+    [note] = dkim_findings(signer.sign(MESSAGE), signer.txt_records(), stub(None), DOMAIN)
     assert note.severity == "note"
     assert "verifies against the configured key; DNS not checked" in note.message
 
 
 def test_unsigned_mail_is_a_warning() -> None:
-    [warning] = dkim_findings(None, {}, stub({}))
+    [warning] = dkim_findings(None, {}, stub({}), DOMAIN)
     assert warning.severity == "warning" and "dkim keygen" in warning.fix
 
 
