@@ -5,13 +5,21 @@ confirmation mail it sends after the response."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
+import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from newsletter.config import Settings
 from newsletter.services import Context, users
 from newsletter.web import confirmations
+from tests.helpers.env import clean_environ, free_port
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 Fields = Mapping[str, str | Sequence[str]]
@@ -64,3 +72,31 @@ def log_in(client: FlaskClient, ctx: Context, role: str, email: str | None = Non
     )
     assert answer.status_code == 303, answer.get_data(as_text=True)
     return email
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """``newsletter serve`` on a free loopback port over ``settings`` (its base URL set to
+    that address), as an operator starts it; yields the base URL once it answers."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_environ(**settings.with_overrides(base_url=base).as_environ())
+    command = [sys.executable, "-m", "newsletter", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"{base}/admin/login", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"serve exited: {process.stderr.read() if process.stderr else ''}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()

@@ -4,10 +4,6 @@ and the POST is refused without its CSRF token."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,9 +16,8 @@ from newsletter.config import Settings
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.services import Context, issues, users
 from tests.helpers.browser import screenshot
-from tests.helpers.env import clean_environ, free_port
 from tests.helpers.factories import issue_with, review
-from tests.helpers.web import STAFF_PASSWORD, log_in
+from tests.helpers.web import STAFF_PASSWORD, log_in, serving
 
 EDITOR = "ed@example.org"
 
@@ -36,24 +31,8 @@ def issue_id(factory: sessionmaker[Session], settings: Settings) -> int:
 @pytest.fixture
 def served(settings: Settings, engine: Engine, services: Context) -> Iterator[str]:
     users.add_user(services, EDITOR, "editor", STAFF_PASSWORD)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = clean_environ(**settings.with_overrides(base_url=base).as_environ())
-    command = [sys.executable, "-m", "newsletter", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{base}/admin/login", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serving(settings) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def test_the_panel_runs_the_check_and_shows_what_to_fix(

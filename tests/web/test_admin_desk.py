@@ -6,10 +6,6 @@ preview frame's headers, and unknown issues."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,9 +22,8 @@ from newsletter.models import Issue, IssueStatus
 from newsletter.services import Context, issues, users
 from newsletter.services.issues import IssueDetail
 from tests.helpers.browser import screenshot
-from tests.helpers.env import clean_environ, free_port
 from tests.helpers.factories import NOW, issue_with, review, subscriber
-from tests.helpers.web import STAFF_PASSWORD, form_token, log_in
+from tests.helpers.web import STAFF_PASSWORD, form_token, log_in, serving
 
 EDITOR = "ed@example.org"
 READERS = ["ana@example.com", "bo@example.com"]
@@ -386,28 +381,8 @@ def test_scheduled_issue_is_editable_sent_one_is_read_only(
 def served(settings: Settings, engine: Engine, services: Context) -> Iterator[str]:
     """``newsletter serve`` on a free port over the test's database; an editor exists."""
     users.add_user(services, EDITOR, "editor", STAFF_PASSWORD)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = clean_environ(**settings.with_overrides(base_url=base).as_environ())
-    command = [sys.executable, "-m", "newsletter", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{base}/admin/login", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"serve exited: {process.stderr.read() if process.stderr else ''}")
-                time.sleep(0.1)
+    with serving(settings) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def email_background(page: Any) -> list[str]:
