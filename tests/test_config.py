@@ -84,6 +84,9 @@ def test_every_documented_variable_is_read() -> None:
         ("NEWSLETTER_TRACK_CLICKS", "maybe", "expected true or false"),
         ("NEWSLETTER_TRACK_OPENS", "2", "expected true or false"),
         ("NEWSLETTER_DKIM_SELECTOR", "bad selector!", "expected a DNS label"),
+        ("NEWSLETTER_DKIM_ED25519_SELECTOR", "bad selector!", "expected a DNS label"),
+        ("NEWSLETTER_UNSUBSCRIBE_ADDRESS", "unsub+x@example.com", "cannot contain '+'"),
+        ("NEWSLETTER_PREFLIGHT", "maybe", "expected block, warn or off"),
     ],
 )
 def test_bad_values_name_the_variable_and_reason(variable: str, value: str, reason: str) -> None:
