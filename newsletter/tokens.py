@@ -4,6 +4,10 @@ A token is ``<payload>.<signature>``: the payload is ``purpose:subject[:expiry]`
 the signature the first 16 bytes of HMAC-SHA256 over it with ``NEWSLETTER_SECRET_KEY``. A token
 made for one purpose (unsubscribe) never verifies for another (confirm). Verification uses a
 constant-time comparison.
+
+Rotating the key: ``NEWSLETTER_SECRET_KEY_FALLBACKS`` lists earlier keys (:func:`load_fallbacks`).
+A :class:`Signer` signs with the current key only and accepts a signature made with any of
+them, so the links in mail sent before a rotation keep working until their key is dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -67,18 +72,33 @@ def load_secret(settings: Settings) -> bytes:
         raise InputError(f"{path}: cannot keep the secret key: {exc.strerror}") from exc
 
 
+def load_fallbacks(settings: Settings) -> tuple[bytes, ...]:
+    """``NEWSLETTER_SECRET_KEY_FALLBACKS``: earlier keys whose signatures are still accepted
+    (never used to sign). Every verifier takes them beside :func:`load_secret`'s key."""
+    return tuple(key.encode() for key in settings.secret_key_fallbacks)
+
+
 def derive_key(secret: bytes, purpose: str) -> bytes:
     """A key of its own for ``purpose``, derived from the secret key (HMAC-SHA256), so that no
     use of the key can stand in for another (link tokens, the form session, rate-limit keys)."""
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
-class Signer:
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+def _signature(key: bytes, payload: bytes) -> str:
+    return _b64(hmac.new(key, payload, hashlib.sha256).digest()[:16])
 
-    def _sign(self, payload: bytes) -> str:
-        return _b64(hmac.new(self._key, payload, hashlib.sha256).digest()[:16])
+
+class Signer:
+    """Makes tokens with ``key``; verifies those of ``key`` and of each of ``fallbacks`` (the
+    keys of before a rotation: :func:`load_fallbacks`)."""
+
+    def __init__(self, key: bytes, fallbacks: Iterable[bytes] = ()) -> None:
+        self._key = key
+        self._keys = (key, *(k for k in fallbacks if k != key))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Signer:
+        return cls(load_secret(settings), load_fallbacks(settings))
 
     def make(self, purpose: str, subject: str, expires: datetime | None = None) -> str:
         if purpose not in PURPOSES:
@@ -87,7 +107,7 @@ class Signer:
             raise ValueError("a token subject cannot contain ':'")
         text = f"{purpose}:{subject}" + (f":{int(expires.timestamp())}" if expires else "")
         payload = text.encode()
-        return f"{_b64(payload)}.{self._sign(payload)}"
+        return f"{_b64(payload)}.{_signature(self._key, payload)}"
 
     def verify(self, token: str, purpose: str, now: datetime | None = None) -> str:
         """The subject of a valid token for ``purpose``; raises :class:`BadToken` otherwise."""
@@ -98,7 +118,7 @@ class Signer:
             payload = _unb64(encoded)
         except (ValueError, TypeError) as exc:
             raise BadToken("malformed link token") from exc
-        if not hmac.compare_digest(self._sign(payload), signature):
+        if not any(hmac.compare_digest(_signature(k, payload), signature) for k in self._keys):
             raise BadToken("link token signature does not match")
         got_purpose, _, rest = payload.decode(errors="replace").partition(":")
         if got_purpose != purpose:

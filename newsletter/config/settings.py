@@ -84,6 +84,15 @@ class Settings(Derived):
             "process). Unset: a key is generated once in the data folder"
         ),
     )
+    secret_key_fallbacks: tuple[str, ...] = setting(
+        (),
+        v.secret_keys,
+        (
+            "earlier secret keys, comma-separated: links, tags and sessions they signed still "
+            "verify after a rotation, nothing new is signed with them (docs/operations.md)"
+        ),
+        text=v.secret_keys_text,
+    )
     sources: tuple[str, ...] = setting(
         (),
         v.sources,
@@ -177,11 +186,7 @@ class Settings(Derived):
         ),
         text=v.number_text,
     )
-    site_name: str = setting(
-        "Reviews Weekly",
-        v.text,
-        "brand name in the email and subjects",
-    )
+    site_name: str = setting("Reviews Weekly", v.text, "brand name in the email and subjects")
     site_url: str = setting(
         "https://reviews.example.com/",
         v.http_url,
@@ -203,11 +208,7 @@ class Settings(Derived):
         "postal address in every footer (CAN-SPAM)",
         shown="an example address",
     )
-    batch_size: int = setting(
-        200,
-        v.positive_int,
-        "recipients claimed per batch task",
-    )
+    batch_size: int = setting(200, v.positive_int, "recipients claimed per batch task")
     delivery_lease: float = setting(
         15.0,
         v.positive_float,
@@ -312,16 +313,8 @@ class Settings(Derived):
         "before every scheduled send the pre-flight check (`newsletter issue check`) runs: "
         "`block` holds the send while it finds an error, `warn` sends anyway, `off` skips it",
     )
-    new_limit: int = setting(
-        12,
-        v.positive_int,
-        'at most this many "New this week" reviews',
-    )
-    trending_limit: int = setting(
-        5,
-        v.positive_int,
-        "at most this many trending reviews",
-    )
+    new_limit: int = setting(12, v.positive_int, 'at most this many "New this week" reviews')
+    trending_limit: int = setting(5, v.positive_int, "at most this many trending reviews")
     trending_half_life_days: float = setting(
         3.0,
         v.positive_float,

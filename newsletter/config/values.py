@@ -291,3 +291,18 @@ def bool_text(value: bool) -> str:
 
 def sources_text(value: tuple[str, ...]) -> str:
     return " ".join(value)
+
+
+def secret_keys(variable: str, value: str) -> tuple[str, ...]:
+    """Keys separated by commas (``old1,old2``): each one non-empty, so that a stray comma
+    cannot stand for a key; a key itself cannot hold a comma (token_urlsafe's never do)."""
+    if not value.strip():
+        return ()
+    keys = tuple(key.strip() for key in value.split(","))
+    if any(not key for key in keys):
+        raise ConfigError(variable, "an empty key between commas (or at either end)")
+    return keys
+
+
+def secret_keys_text(value: tuple[str, ...]) -> str:
+    return ",".join(value)

@@ -20,6 +20,10 @@ And the same tag names the reader in the ``mailto:`` of ``List-Unsubscribe``
 says who asks without trusting its From (which anyone can write, and which a reader's other
 address or a forwarding service changes), and nobody can unsubscribe another reader by
 guessing: they would need the signature.
+
+Each class signs with ``NEWSLETTER_SECRET_KEY`` and accepts a tag signed with it or with any of
+``NEWSLETTER_SECRET_KEY_FALLBACKS`` (the keys of before a rotation), so bounces, complaints and
+unsubscribe requests about mail sent before the key changed are still read as signed.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
-from newsletter.tokens import load_secret
+from newsletter.tokens import load_fallbacks, load_secret
 
 _ID = r"\d{1,9}"  # fits a 32-bit integer column: a longer number is not one of ours
 
@@ -50,6 +55,10 @@ _SIG = r"(?P<sig>[0-9a-f]{10})"
 _TAG = re.compile(rf"{_NAMES}-{_SIG}", re.IGNORECASE)
 
 
+def _sign(key: bytes, tag: str) -> str:
+    return hmac.new(key, f"verp:{tag}".encode(), hashlib.sha256).hexdigest()[:10]
+
+
 class MessageTags:
     """Signed tags naming one message: ``{issue}-{subscriber}-{sig}`` for an issue's delivery,
     ``c-{subscriber}-{sig}`` for a sign-up's confirmation; the value of the
@@ -58,15 +67,20 @@ class MessageTags:
     ``sig`` is the VERP signature (same key, same input), so one tag can be read from either.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, fallbacks: Iterable[bytes] = ()) -> None:
         self._key = key
+        self._keys = (key, *(k for k in fallbacks if k != key))  # what a signature may be of
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessageTags:
-        return cls(load_secret(settings))
+        return cls(load_secret(settings), load_fallbacks(settings))
 
     def sign(self, tag: str) -> str:
-        return hmac.new(self._key, f"verp:{tag}".encode(), hashlib.sha256).hexdigest()[:10]
+        return _sign(self._key, tag)
+
+    def verifies(self, tag: str, sig: str) -> bool:
+        """Whether ``sig`` signs ``tag`` under the current key or one of the fallbacks."""
+        return any(hmac.compare_digest(sig.lower(), _sign(key, tag)) for key in self._keys)
 
     def for_delivery(self, issue_id: int, subscriber_id: int) -> str:
         tag = f"{issue_id}-{subscriber_id}"
@@ -86,17 +100,17 @@ class MessageTags:
         when it has none (a bare VERP address), None when a ``sig`` does not verify (forged or
         altered)."""
         issue, sub, sig = found.group("issue"), found.group("sub"), found.group("sig")
-        if sig is not None and not hmac.compare_digest(
-            sig.lower(), self.sign(f"{issue or 'c'}-{sub}")
-        ):
+        if sig is not None and not self.verifies(f"{issue or 'c'}-{sub}", sig):
             return None
         return Identified(int(issue) if issue else None, int(sub), signed=sig is not None)
 
 
 class ReturnPath:
-    def __init__(self, local: str, domain: str, key: bytes) -> None:
+    def __init__(
+        self, local: str, domain: str, key: bytes, fallbacks: Iterable[bytes] = ()
+    ) -> None:
         self.local, self.domain = local, domain
-        self._tags = MessageTags(key)
+        self._tags = MessageTags(key, fallbacks)
         self._pattern = re.compile(
             rf"{re.escape(local)}\+{_NAMES}(?:-{_SIG})?@{re.escape(domain)}", re.IGNORECASE
         )
@@ -104,7 +118,9 @@ class ReturnPath:
     @classmethod
     def from_settings(cls, settings: Settings) -> ReturnPath | None:
         verp = settings.verp
-        return cls(verp[0], verp[1], load_secret(settings)) if verp else None
+        if not verp:
+            return None
+        return cls(verp[0], verp[1], load_secret(settings), load_fallbacks(settings))
 
     def at(self, tag: str) -> str:
         """The return path carrying a signed tag (:class:`MessageTags`): a sender that puts
@@ -146,7 +162,7 @@ class UnsubscribeAddress:
     Previews and test copies name :data:`NOBODY`: a signed tag that unsubscribes no one.
     """
 
-    def __init__(self, address: str, key: bytes) -> None:
+    def __init__(self, address: str, key: bytes, fallbacks: Iterable[bytes] = ()) -> None:
         local, _, domain = address.rpartition("@")
         if not local or not domain or "+" in local:
             raise ValueError(f"expected local@domain with no '+' in the local part: {address!r}")
@@ -158,7 +174,7 @@ class UnsubscribeAddress:
                 f" {LOCAL_PART_MAX} octets (RFC 5321 4.5.3.1.1)"
             )
         self.local, self.domain = local, domain
-        self._tags = MessageTags(key)
+        self._tags = MessageTags(key, fallbacks)
         self._pattern = re.compile(
             rf"{re.escape(local)}(?:\+(?P<tag>[^@\s]{{1,{LOCAL_PART_MAX}}}))?@{re.escape(domain)}",
             re.IGNORECASE,
@@ -173,7 +189,7 @@ class UnsubscribeAddress:
         if settings.bounce_address and address.lower() == settings.bounce_address.lower():
             raise ConfigError(variable, "must differ from NEWSLETTER_BOUNCE_ADDRESS")
         try:
-            return cls(address, load_secret(settings))
+            return cls(address, load_secret(settings), load_fallbacks(settings))
         except ValueError as exc:
             raise ConfigError(variable, str(exc)) from exc
 

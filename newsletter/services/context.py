@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
 from newsletter.models import utcnow
-from newsletter.tokens import Signer, load_secret
+from newsletter.tokens import Signer, load_fallbacks, load_secret
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -45,8 +45,14 @@ class Context:
         return load_secret(self.settings)
 
     @cached_property
+    def fallbacks(self) -> tuple[bytes, ...]:
+        """NEWSLETTER_SECRET_KEY_FALLBACKS: keys of before a rotation, still accepted."""
+        return load_fallbacks(self.settings)
+
+    @cached_property
     def signer(self) -> Signer:
-        return Signer(self.secret)
+        """Signs with the secret key; verifies what it or a fallback key signed."""
+        return Signer(self.secret, self.fallbacks)
 
     def transport(self) -> Transport:
         """A transport for one piece of work; the caller closes it."""

@@ -27,7 +27,16 @@ def upgrade_schema(engine: Engine) -> str | None:
     return current_revision(engine)
 
 
+WEB_SESSION = "newsletter web session"
+
+
 def web_secret(ctx: Context) -> bytes:
     """The web app's own key (its form session cookie), derived from the link-signing key so
     that neither can stand in for the other."""
-    return derive_key(ctx.secret, "newsletter web session")
+    return derive_key(ctx.secret, WEB_SESSION)
+
+
+def web_fallbacks(ctx: Context) -> list[bytes]:
+    """The web keys of the fallback secret keys (a rotation): sessions and form tokens they
+    signed are still accepted, and re-signed with :func:`web_secret`'s."""
+    return [derive_key(key, WEB_SESSION) for key in ctx.fallbacks if key != ctx.secret]

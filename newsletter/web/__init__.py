@@ -71,7 +71,8 @@ def create_app(
     app.extensions["newsletter"] = context
     # (not "archive": importing newsletter.web.archive binds that name in this package)
     logo = front_page.branding(context).logo_source
-    protect(app, settings, setup.web_secret(context), images=logo)
+    secret, fallbacks = setup.web_secret(context), setup.web_fallbacks(context)
+    protect(app, settings, secret, fallbacks=fallbacks, images=logo)
     app.register_blueprint(public)
     app.register_blueprint(tracking)
     init_api(app)
@@ -102,7 +103,8 @@ def confirmations(app: Flask | None = None) -> ConfirmationQueue:
 def check_exposure(settings: Settings, host: str, where: str = "--host") -> None:
     """Refuse to serve on an address other machines can reach without what makes that safe:
     a ``NEWSLETTER_SECRET_KEY`` of at least :data:`SECRET_MIN` bytes (links are forged with the
-    key, and a generated one is not shared with other processes) and an https
+    key, and a generated one is not shared with other processes), fallback keys
+    (``NEWSLETTER_SECRET_KEY_FALLBACKS``, which still verify) of as many, and an https
     ``NEWSLETTER_BASE_URL`` (RFC 8058 one-click, and the form cookie's ``Secure``).
     :class:`WorkError` naming what is missing."""
     name = host.strip("[]")
@@ -115,6 +117,9 @@ def check_exposure(settings: Settings, host: str, where: str = "--host") -> None
     missing = []
     if len((settings.secret_key or "").encode()) < SECRET_MIN:
         missing.append(f"NEWSLETTER_SECRET_KEY of at least {SECRET_MIN} bytes")
+    if any(len(key.encode()) < SECRET_MIN for key in settings.secret_key_fallbacks):
+        # an old key still verifies links: a short one is as forgeable as a short current one
+        missing.append(f"NEWSLETTER_SECRET_KEY_FALLBACKS of at least {SECRET_MIN} bytes each")
     if not settings.base_url.startswith("https://"):
         missing.append("an https:// NEWSLETTER_BASE_URL")
     if missing:

@@ -28,6 +28,7 @@ import ipaddress
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from flask import Flask, g, render_template, request
@@ -62,11 +63,24 @@ def is_one_click() -> bool:
     return request.form.get("List-Unsubscribe") == "One-Click"
 
 
-def protect(app: Flask, settings: Settings, secret: bytes, *, images: str | None = None) -> None:
+def protect(
+    app: Flask,
+    settings: Settings,
+    secret: bytes,
+    *,
+    fallbacks: Sequence[bytes] = (),
+    images: str | None = None,
+) -> None:
     """Install the request checks and response headers on ``app``; ``images``: one more
-    origin pages may show images from (the logo's)."""
+    origin pages may show images from (the logo's). ``fallbacks``: keys of before a rotation,
+    whose session cookies and form tokens are still accepted (and signed again with
+    ``secret``)."""
     app.config.update(
         SECRET_KEY=secret,
+        SECRET_KEY_FALLBACKS=list(fallbacks),  # Flask 3.1: the session cookie
+        # Flask-WTF signs its form token with this (itsdangerous: a list is oldest to newest,
+        # the last one signs, any one verifies); a page opened before a rotation still posts.
+        WTF_CSRF_SECRET_KEY=[*fallbacks, secret],
         MAX_CONTENT_LENGTH=MAX_BODY,
         SESSION_COOKIE_NAME="nl_form",
         SESSION_COOKIE_SAMESITE="Lax",
