@@ -10,7 +10,8 @@ from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from newsletter.config.values import SmtpConfig, WeeklyAt, parse_smtp_url
+from newsletter.config.values import PREFIX, SmtpConfig, WeeklyAt, parse_smtp_url
+from newsletter.errors import ConfigError
 
 
 class Derived:
@@ -27,6 +28,21 @@ class Derived:
     redis_url: str | None
     broker_url: str | None
     smtp_url: str | None
+    send_rate: float | None
+    domain_rate: float | None
+
+    def __post_init__(self) -> None:
+        """Settings that hold only together (the dataclass calls this once it is built):
+        :class:`ConfigError` naming the one to set."""
+        broker = self.broker_url or ""
+        limited = self.send_rate is not None or self.domain_rate is not None
+        if limited and broker and not broker.startswith("memory://") and not self.limiter_url:
+            # Each worker would otherwise keep the rate alone: N workers, N times the rate.
+            raise ConfigError(
+                PREFIX + "REDIS_URL",
+                "needed with NEWSLETTER_SEND_RATE or NEWSLETTER_DOMAIN_RATE when the broker is "
+                f"not Redis ({broker.partition(':')[0]}://): the workers share the rate in Redis",
+            )
 
     @property
     def sender_email(self) -> str:

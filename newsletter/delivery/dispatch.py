@@ -116,20 +116,30 @@ class CeleryDispatcher:
     def __init__(self, app: Any) -> None:
         self._app = app
 
+    def _refusals(self) -> tuple[type[BaseException], ...]:
+        """What the broker's client raises when it cannot take work: kombu's OperationalError,
+        socket errors, and the transport's own connection and channel errors (RabbitMQ refuses
+        a wrong password or an unknown vhost with amqp's AccessRefused and NotAllowed, which
+        are neither of the first two)."""
+        from kombu.exceptions import OperationalError  # Celery's own dependency
+
+        connection = self._app.connection_for_write()  # not connected: it names the transport
+        try:
+            found = (*connection.connection_errors, *connection.channel_errors)
+        finally:
+            connection.release()
+        return (OperationalError, OSError, *found)
+
     def check(self) -> None:
         """Connect to the broker once (within :data:`BROKER_TIMEOUT`), so that a send can be
         refused before anything changes when the broker is down."""
-        from kombu.exceptions import OperationalError  # Celery's own dependency
-
         try:
             with self._app.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
-        except (OperationalError, OSError) as exc:
+        except self._refusals() as exc:
             raise BrokerUnavailable(self._app.conf.broker_url or "", str(exc)) from exc
 
     def dispatch(self, issue_id: int, batches: int) -> None:
-        from kombu.exceptions import OperationalError
-
         task = self._app.tasks["newsletter.deliver_batch"]
         policy = {
             "max_retries": 2,
@@ -140,7 +150,7 @@ class CeleryDispatcher:
         try:
             for _ in range(batches):
                 task.apply_async((issue_id,), retry=True, retry_policy=policy)
-        except (OperationalError, OSError) as exc:
+        except self._refusals() as exc:
             raise BrokerUnavailable(self._app.conf.broker_url or "", str(exc)) from exc
 
     def close(self) -> None:
