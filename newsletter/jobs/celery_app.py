@@ -19,6 +19,11 @@
   of workers that stopped renewing their lease (killed) back to the queue and dispatches a
   batch for them (``tasks.rescue_stranded``): a killed worker's batch goes on within seconds;
   so do due rows whose task was lost with a worker killed before it claimed them.
+- :class:`RedisCheck`: when the broker or the shared send rate is Redis, a starting worker
+  asks it for ``appendonly`` and ``maxmemory-policy`` and logs a warning for each wrong value
+  (``jobs.redis_check``); it never stops the worker.
+- any broker Celery speaks works (Redis, RabbitMQ); with a broker other than Redis the send
+  rate is shared through ``NEWSLETTER_REDIS_URL`` (the settings refuse a rate without it).
 - publishing waits at most a few seconds for the broker (``broker_connection_timeout`` and the
   dispatcher's retry policy): a command whose broker is down says so instead of hanging.
 - results are ignored: the database is the record of what happened.
@@ -29,6 +34,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from celery import Celery, bootsteps
@@ -36,9 +42,11 @@ from celery import Celery, bootsteps
 from newsletter.config import Settings
 from newsletter.delivery.dispatch import BROKER_TIMEOUT
 from newsletter.delivery.lease import HEARTBEATS_PER_LEASE
+from newsletter.jobs import redis_check
 from newsletter.jobs.tasks import register, register_schedule, rescue_stranded
 
 VISIBILITY_TIMEOUT = 3600
+log = logging.getLogger(__name__)
 
 
 class Rescue(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -59,6 +67,15 @@ class Rescue(bootsteps.StartStopStep):  # type: ignore[misc]
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
+
+
+class RedisCheck(bootsteps.StartStopStep):  # type: ignore[misc]
+    """At start: one warning in the worker's log for each setting of our Redis servers that
+    can lose queued work (:mod:`newsletter.jobs.redis_check`). Informs; never stops a worker."""
+
+    def start(self, worker: Any) -> None:
+        for warning in redis_check.check(worker.app.newsletter_settings):
+            log.warning(warning)
 
 
 def create_celery(settings: Settings) -> Any:
@@ -86,4 +103,5 @@ def create_celery(settings: Settings) -> Any:
     register(app)
     register_schedule(app)
     app.steps["worker"].add(Rescue)
+    app.steps["worker"].add(RedisCheck)
     return app
