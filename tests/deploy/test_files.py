@@ -374,3 +374,51 @@ def test_the_command_line_wrapper_reads_the_same_file_and_the_command_line_wins(
         NEWSLETTER_DKIM_SELECTOR="news2027", NEWSLETTER_DKIM_PRIVATE_KEY=str(keys["news2027"])
     )
     assert switched.startswith("news2027._domainkey.mail.example.net. IN TXT (")
+
+
+def test_a_folder_the_user_may_not_enter_is_no_reason_to_fail(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``sudo -u newsletter newsletter ...`` from /root: looking for ./.env there is refused
+    (EACCES), which means no .env, not a traceback."""
+
+    def refused(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", refused)
+    settings = Settings.from_env({"NEWSLETTER_SITE_NAME": "Here"}, dotenv=tmp_path / ".env")
+    assert settings.site_name == "Here"
+
+
+def _commands_in(text: str) -> list[list[str]]:
+    """Every ``newsletter COMMAND ...`` in the code of a Markdown text (spans and blocks), as
+    arguments; ``ID`` stands for an issue id, ``a|b|c`` for three commands."""
+    blocks = re.findall(r"```.*?```", text, re.S)
+    prose = re.sub(r"\s*\n\s*", " ", re.sub(r"```.*?```", "", text, flags=re.S))
+    spans = re.findall(r"`[^`]+`", prose)  # a span may run over a line end: a space
+    found: list[list[str]] = []
+    for chunk in blocks + spans:
+        for line in chunk.strip("`").replace("\\\n", " ").splitlines():
+            for match in re.finditer(r"(?<![\w/-])newsletter (?=([a-z][^;#)`]*))", line):
+                words = match.group(1).split()
+                if words[0] not in cli.commands:
+                    continue  # "sudo -u newsletter newsletter ...": the user's name
+                for choice in words[1].split("|") if len(words) > 1 else [""]:
+                    argv = [words[0], *([choice] if choice else []), *words[2:]]
+                    found.append(["1" if a == "ID" else a for a in argv])
+    return found
+
+
+def test_every_command_the_operators_guide_names_exists() -> None:
+    commands = _commands_in((ROOT / "docs" / "operations.md").read_text())
+    assert len(commands) > 20
+    named = set()
+    for argv in commands:  # each one parsed by the real group
+        try:
+            named.add(_newsletter(argv))
+        except click.MissingParameter:  # named in prose without its arguments
+            group = cli.commands[argv[0]]
+            assert isinstance(group, click.Group) and argv[1] in group.commands, argv
+            assert len(argv) == 2, argv
+            named.add(" ".join(argv))
+    assert {"issue status", "issue resume", "dkim record", "users add", "dkim keygen"} <= named
