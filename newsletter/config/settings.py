@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from newsletter.config import values as v
 from newsletter.config.declaration import Declaration, parse, setting, variable_of
 from newsletter.config.derived import Derived
-from newsletter.config.values import PREFIX, WeeklyAt, read_dotenv
+from newsletter.config.values import PREFIX, WeeklyAt, dotenv_values
 from newsletter.errors import ConfigError
 
 _WEEKLY = WeeklyAt(4, time(9, 0), ZoneInfo("America/New_York"))
@@ -216,6 +216,14 @@ class Settings(Derived):
         "however slow SMTP is; a killed worker's rows are sent again within about 4/3 of it",
         text=v.number_text,
     )
+    smtp_outage_pause: float = setting(
+        300.0,
+        v.positive_float,
+        "seconds the SMTP server may refuse connections or defer every message (a 421, or 4xx"
+        " to three recipients in a row) before the send pauses itself with the reason; until "
+        "then each worker waits 1, 2, 4... up to 30 s and tries the same message again",
+        text=v.number_text,
+    )
     sync_commit_every: int = setting(
         50,
         v.positive_int,
@@ -357,9 +365,7 @@ class Settings(Derived):
         cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
     ) -> Settings:
         """Read settings from ``environ`` (default: the process environment) over ``dotenv``."""
-        values: dict[str, str] = {}
-        if dotenv is not None and dotenv.is_file():
-            values.update(read_dotenv(dotenv))
+        values = dotenv_values(dotenv) if dotenv is not None else {}
         env = os.environ if environ is None else environ
         values.update({k: v for k, v in env.items() if k.startswith(PREFIX)})
         return cls.from_mapping(values)

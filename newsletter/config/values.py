@@ -69,6 +69,17 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return out
 
 
+def dotenv_values(path: Path) -> dict[str, str]:
+    """:func:`read_dotenv` of ``path`` when it is a file; nothing when there is none, or when
+    it cannot even be looked at (a command run as another user in a folder that user may not
+    enter, such as ``sudo -u newsletter newsletter ...`` from /root)."""
+    try:
+        present = path.is_file()
+    except OSError:
+        present = False
+    return read_dotenv(path) if present else {}
+
+
 def redact_url(value: str) -> str:
     """``value`` with the password of its ``user:password@`` part replaced: error messages
     name the URL, and must not print a secret to a terminal or a log."""
