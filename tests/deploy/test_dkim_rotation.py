@@ -25,9 +25,8 @@ def _record(settings: Settings) -> str:
     return result.output
 
 
-def test_a_new_selector_is_published_beside_the_old_and_both_verify(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_a_new_selector_is_published_beside_the_old_and_both_verify(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="test-secret")  # From: reviews.example.com
     old_key, new_key_path = tmp_path / "news2026.pem", tmp_path / "news2027.pem"
     new_key(old_key)
     new_key(new_key_path)

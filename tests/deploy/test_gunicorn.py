@@ -76,10 +76,17 @@ def _get(url: str, opener: urllib.request.OpenerDirector, timeout: float = 30) -
             time.sleep(0.2)
 
 
-def test_gunicorn_serves_the_app_from_the_factory(settings: Settings, tmp_path: Path) -> None:
-    local = settings.with_overrides(
-        database_url=f"sqlite:///{tmp_path / 'web.db'}", base_url="http://127.0.0.1:8000"
+def _sqlite(folder: Path, base_url: str, secret_key: str) -> Settings:
+    """Settings of their own on a SQLite file, whichever database the test pass uses: the
+    point is gunicorn and the factory."""
+    database = f"sqlite:///{folder / 'web.db'}"
+    return Settings(
+        database_url=database, data_dir=folder / "data", base_url=base_url, secret_key=secret_key
     )
+
+
+def test_gunicorn_serves_the_app_from_the_factory(tmp_path: Path) -> None:
+    local = _sqlite(tmp_path, "http://127.0.0.1:8000", "test-secret")
     engine = make_engine(local)
     upgrade(engine)
     jar = urllib.request.build_opener(
@@ -109,14 +116,8 @@ def test_gunicorn_serves_the_app_from_the_factory(settings: Settings, tmp_path: 
     assert "/confirm/" in mail.read_text()
 
 
-def test_the_factory_refuses_a_public_base_url_without_a_real_key(
-    settings: Settings, tmp_path: Path
-) -> None:
-    public = settings.with_overrides(
-        database_url=f"sqlite:///{tmp_path / 'web.db'}",
-        base_url="https://news.example.org",
-        secret_key="short",
-    )
+def test_the_factory_refuses_a_public_base_url_without_a_real_key(tmp_path: Path) -> None:
+    public = _sqlite(tmp_path, "https://news.example.org", "short")
     engine = make_engine(public)
     upgrade(engine)
     engine.dispose()
