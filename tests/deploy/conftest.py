@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import redis
@@ -74,12 +75,13 @@ def rabbitmq_url() -> str:
     (``newsletter_test_sqlite`` or ``..._postgresql``: the two passes run side by side and
     would take each other's tasks), created with ``rabbitmqctl`` when missing; its queue is
     purged first. Skipped, saying why, when nothing listens on 127.0.0.1:5672."""
-    if not service_up(*RABBITMQ):
-        pytest.skip(
-            "RabbitMQ is not listening on 127.0.0.1:5672 (start it: rabbitmq-server -detached)"
-        )
     vhost = f"newsletter_test_{backend()}"
     url = os.environ.get("NEWSLETTER_TEST_AMQP_URL") or f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    parts = urlsplit(url)
+    host, port = parts.hostname or RABBITMQ[0], parts.port or RABBITMQ[1]
+    if not service_up(host, port):
+        pytest.skip(f"RabbitMQ is not listening on {host}:{port} (rabbitmq-server -detached)")
+    vhost = unquote(parts.path.removeprefix("/")) or "/"
     why = _vhost_ready(url)
     if why is not None and "NOT_ALLOWED" in why and shutil.which("rabbitmqctl"):
         for command in (
