@@ -6,6 +6,19 @@ disjoint rows; on SQLite every transaction is ``BEGIN IMMEDIATE``, a single writ
 batch renews its lease (:mod:`newsletter.delivery.lease`); a lease that runs out (its worker
 died mid-batch) makes the rows due again; resending the dead worker's message in flight is the
 one duplicate the guarantee allows.
+
+What a claim costs must not grow with the send. Every claim and every outcome rewrites its row,
+and on PostgreSQL each rewrite leaves the row's old index entries behind until VACUUM, which
+on a big ``deliveries`` table does not come during a send (autovacuum waits for a fifth of the
+table to be dead). A million-row send leaves a million dead ``queued`` entries at the front of
+the queue index and a million dead ``sending`` entries in the lease index, all with expired
+leases. So a claim never walks either from its start: fresh rows are read from just past the
+last row sent (every fresh row below it was claimed already, bar the rare ones handed back,
+which the claim reads when nothing is left above), and leases that ran out are looked for only
+when nothing else fills the batch. During a busy send those rows go back to the queue through
+:func:`newsletter.delivery.lease.release_stranded` (an idle worker every third of a lease, the
+minute tick), and the next claims take them first. ``bench/scale.py`` checks the plans at a
+million rows, halfway and near the end.
 """
 
 from __future__ import annotations
@@ -13,9 +26,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement
 
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, Subscriber
@@ -23,18 +37,27 @@ from newsletter.subscribers.audience import mailable
 
 LEASE = timedelta(seconds=15)  # NEWSLETTER_DELIVERY_LEASE's default
 
+Ordering = ColumnElement[Any] | InstrumentedAttribute[Any]
+
 
 def fresh() -> ColumnElement[bool]:
     """Rows never tried: the bulk of every send, read in id order straight off the index."""
     return and_(Delivery.state == DeliveryState.QUEUED, Delivery.next_at.is_(None))
 
 
+def waited(now: datetime) -> ColumnElement[bool]:
+    """Queued rows whose time came: a retry that is due, or a row handed back by a release."""
+    return and_(Delivery.state == DeliveryState.QUEUED, Delivery.next_at <= now)
+
+
+def lapsed(now: datetime) -> ColumnElement[bool]:
+    """Rows still ``sending`` under a lease that ran out: their holder stopped renewing."""
+    return and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
+
+
 def overdue(now: datetime) -> ColumnElement[bool]:
     """Rows that waited: a retry whose time came, or a claim whose lease ran out."""
-    return or_(
-        and_(Delivery.state == DeliveryState.QUEUED, Delivery.next_at <= now),
-        and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
-    )
+    return or_(waited(now), lapsed(now))
 
 
 def claimable(now: datetime) -> ColumnElement[bool]:
@@ -84,38 +107,73 @@ def claim_batch(
     lease: timedelta = LEASE,
 ) -> Claim | None:
     """Take up to ``limit`` due rows of a sending issue for ``lease``; None when the issue is
-    not sending."""
+    not sending.
+
+    In this order: rows that waited and are due (earliest first), then fresh rows in id order,
+    then, only if the batch is still short, rows whose lease ran out. Each step is one index
+    range read that stops at its limit, whatever the size of the issue (the module's
+    docstring says why the order is also what keeps it so).
+    """
     issue = session.get(Issue, issue_id)
     if issue is None or issue.status is not IssueStatus.SENDING:
         return None
     claim = Claim(f"{worker_id}:{secrets.token_hex(4)}", issue.version, [])
-    # Rows that waited go first, then fresh ones fill the batch. Two narrow queries, each an
-    # index range read in id order that stops at the limit (migration 0004); one query with
-    # the OR would sort every open row of the issue on every claim. Fresh rows are ordered by
-    # every column of ix_deliveries_queue: with issue_id, state and next_at (IS NULL) fixed
-    # that is id order, which PostgreSQL reads off the index, whereas "ORDER BY id" alone
-    # makes it sort every queued row first (IS NULL is no equality to its planner).
+    locking = session.get_bind().dialect.name == "postgresql"
+    # Every column of ix_deliveries_queue (migration 0004), so that PostgreSQL reads the rows
+    # in index order and stops at the limit: with issue_id and state fixed that is due time
+    # then id, and for fresh rows (next_at IS NULL, no equality to its planner) id order.
     queue_order = (Delivery.issue_id, Delivery.state, Delivery.next_at, Delivery.id)
-    for condition, order in ((overdue(now), (Delivery.id,)), (fresh(), queue_order)):
+
+    def take(condition: ColumnElement[bool], *order: Ordering) -> None:
         due = (
             select(Delivery.id)
             .where(Delivery.issue_id == issue_id, condition)
             .order_by(*order)
             .limit(limit - len(claim.ids))
         )
-        if session.get_bind().dialect.name == "postgresql":
+        if locking:
             due = due.with_for_update(skip_locked=True)
         claim.ids.extend(session.scalars(due))
-        if len(claim.ids) >= limit:
-            break
+
+    take(waited(now), *queue_order)
+    if len(claim.ids) < limit:
+        # Fresh rows are claimed in id order, so every one below the last row sent was taken
+        # already, save a few handed back since (a pause, a stop, "retry failed") or skipped
+        # while another claim held them: read above it first, the rest only when that is not
+        # enough. Starting at the front would walk every dead entry the send left (see above).
+        frontier = session.scalar(
+            select(Delivery.id)
+            .where(
+                Delivery.issue_id == issue_id,
+                Delivery.state == DeliveryState.SENT,
+                Delivery.next_at.is_(None),
+            )
+            .order_by(*(column.desc() for column in queue_order))
+            .limit(1)
+        )
+        if frontier is None:
+            take(fresh(), *queue_order)
+        else:
+            take(and_(fresh(), Delivery.id > frontier), *queue_order)
+            if len(claim.ids) < limit:
+                take(and_(fresh(), Delivery.id <= frontier), *queue_order)
+    if len(claim.ids) < limit:
+        # The lease index's order, so no sort; reached near the end of a send, or when a
+        # holder died and no tick or idle worker has handed its rows back yet.
+        take(lapsed(now), Delivery.issue_id, Delivery.lease_until)
     if not claim.ids:
         return claim
     # Select, then update by id. As one UPDATE ... WHERE id IN (subquery), PostgreSQL may
     # re-run the LIMITed SKIP LOCKED subquery per row (before ANALYZE it does) and one claim
-    # swallows the whole issue. The rows stay locked until this transaction ends.
+    # swallows the whole issue. The rows stay locked until this transaction ends, so they are
+    # still what the select saw; the state test only guards, and names no state the lease
+    # index's predicate would let the planner use (a bitmap over every dead entry in it).
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(claim.ids), claimable(now))
+        .where(
+            Delivery.id.in_(claim.ids),
+            Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+        )
         .values(
             state=DeliveryState.SENDING,
             claimed_by=claim.token,
@@ -128,7 +186,8 @@ def claim_batch(
 
 
 def claimed_rows(session: Session, claim: Claim) -> list[ClaimedRow]:
-    """The claim's rows in id order, joined with what each message needs."""
+    """The claim's rows in id order, joined with what each message needs; in the claim's
+    own transaction, right after :func:`claim_batch` (its rows are locked and ``sending``)."""
     result = session.execute(
         select(
             Delivery.id.label("delivery_id"),
@@ -143,7 +202,9 @@ def claimed_rows(session: Session, claim: Claim) -> list[ClaimedRow]:
             mailable().label("eligible"),
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(*claim.mine())
+        # By id and token, not ``mine()``: its ``state = 'sending'`` lets the planner AND the
+        # primary key with the lease index, a bitmap over every dead entry of the send.
+        .where(Delivery.id.in_(claim.ids), Delivery.claimed_by == claim.token)
         .order_by(Delivery.id)
     )
     return [ClaimedRow(**row._asdict()) for row in result]
