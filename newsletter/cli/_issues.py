@@ -192,7 +192,12 @@ def issue_send(ctx: click.Context, issue_id: int, at: str | None, yes: bool) -> 
         f"issue {issue_id}: {progress.status}; "
         + ", ".join(f"{count} {state}" for state, count in progress.counts.items() if count)
     )
-    if progress.next_retry_at and not sent.queued:
+    if progress.status == "paused" and progress.status_reason:
+        click.echo(
+            f"  {progress.status_reason}\n"
+            f"  once that is fixed: 'newsletter issue resume {issue_id}'"
+        )
+    elif progress.next_retry_at and not sent.queued:
         retry = local_text(progress.next_retry_at, zone)
         click.echo(
             f"some messages wait for a retry, the first at {retry}: "

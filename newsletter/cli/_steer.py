@@ -61,6 +61,16 @@ def issue_status(ctx: click.Context, issue_id: int, follow: bool, every: float) 
         else:
             tail = "; nothing sent in the last 10 s, no estimate"
         click.echo(f"  rate       {progress.rate:.1f} messages/s over the last minute{tail}")
+    if progress.next_retry_at is not None and progress.counts.get("queued"):
+        click.echo(
+            f"  retry      the next deferred reader is due at {progress.next_retry_at:%H:%M:%S} UTC"
+        )
+    for note in progress.outages:  # the SMTP server failing everyone, as a worker met it
+        span = "still failing" if note.until is None else f"{note.seconds:.0f} s, {note.ended}"
+        click.echo(
+            f"  outage     {note.since:%H:%M:%S} UTC ({span}): {note.tries} retries by "
+            f"{note.worker}; {'; '.join(note.replies)}"
+        )
     for error in progress.errors:
         click.echo(f"  error      {error}")
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery.claim import LEASE
 from newsletter.delivery.lease import HEARTBEATS_PER_LEASE
+from newsletter.delivery.outage import OutageNote, outage_notes
 from newsletter.issues.content import get_issue
 from newsletter.models import Delivery, DeliveryState, utcnow
 
@@ -45,6 +46,7 @@ class Progress:
     stalled: Stalled | None = None
     last_sent_at: datetime | None = None
     now: datetime | None = None
+    outages: tuple[OutageNote, ...] = ()  # the SMTP server failing everyone, as workers met it
 
     @property
     def total(self) -> int:
@@ -146,4 +148,5 @@ def issue_progress(session: Session, issue_id: int, lease: timedelta = LEASE) ->
         stalled_rows(session, issue_id, now, lease),
         last_sent,
         now,
+        outage_notes(session, issue_id),
     )

@@ -3,7 +3,7 @@
 Two kinds of rows end without a delivery and may deserve another try, and only an operator's
 explicit choice sends them again:
 
-- **temporary**: ``failed`` after :data:`~newsletter.delivery.sender.MAX_ATTEMPTS` temporary
+- **temporary**: ``failed`` after :data:`~newsletter.delivery.attempts.MAX_ATTEMPTS` temporary
   failures (4xx replies, lost connections); their error starts with ``gave up after``;
 - **unknown**: the connection was lost after the final dot of DATA, so the server may have
   taken the message: a retry may deliver it twice, which is why it is a choice of its own.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine, exists, func, select, update
@@ -32,8 +31,10 @@ from newsletter.compose.links import recipient_values
 from newsletter.compose.message import MessageTemplate, issue_template
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.attempts import BatchResult, retry_or_fail
 from newsletter.delivery.claim import Claim, ClaimedRow, claim_batch, claimed_rows
 from newsletter.delivery.lease import Heartbeat, LeaseLost, stall_bound
+from newsletter.delivery.outage import Watch
 from newsletter.delivery.outcomes import OutcomeLog, RecordError
 from newsletter.delivery.ratelimit import NoLimit, RateLimiter
 from newsletter.issues.status import FINISH, PAUSE, SENDING, try_transition
@@ -52,33 +53,13 @@ from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, Issue
 from newsletter.subscribers.health import SoftBounceRule
 from newsletter.tokens import Signer, load_secret
 
-MAX_ATTEMPTS = 5
 STATUS_CHECK_EVERY = 1.0  # pause and cancel must reach every worker within 2 s
-PAUSE_AFTER_FAILURES = 25  # temporary failures in a row before an issue pauses itself
-
-
-def backoff(attempts: int) -> timedelta:
-    """5 min, 10, 20, 40... capped at 6 h: enough for greylisting and short outages."""
-    return min(timedelta(minutes=5) * (1 << min(max(attempts - 1, 0), 16)), timedelta(hours=6))
-
-
-@dataclass
-class BatchResult:
-    claimed: int = 0
-    sent: int = 0
-    retry: int = 0
-    failed: int = 0
-    unknown: int = 0
-    skipped: int = 0
-    handed_back: int = 0  # unsent rows returned to the queue when asked to stop
-    errors: list[str] = field(default_factory=list)
 
 
 class Sender:
     """Everything one worker process needs to send batches; reused across batches."""
 
     check_every = STATUS_CHECK_EVERY  # seconds between looks at the issue's status
-    pause_after_failures = PAUSE_AFTER_FAILURES
 
     def __init__(
         self,
@@ -109,7 +90,15 @@ class Sender:
         self.unsubscribe = UnsubscribeAddress.from_settings(settings)
         self.soft_bounces = SoftBounceRule.from_settings(settings)
         self._templates: dict[tuple[int, int], tuple[int, MessageTemplate]] = {}
-        self._failures = 0  # temporary failures in a row, across batches of this process
+        # the server failing every message, as this process meets it (delivery/outage.py)
+        self.outage = Watch(
+            factory,
+            self.worker_id,
+            settings.smtp_outage_pause,
+            sending=lambda issue_id: self._status(issue_id) is IssueStatus.SENDING,
+            stopping=lambda: self.stop_requested,
+            check_every=self.check_every,
+        )
         self.lease = timedelta(seconds=settings.delivery_lease)
         smtp = settings.smtp
         self.stall_after = stall_bound(self.lease, smtp.timeout if smtp else 30.0)
@@ -207,15 +196,29 @@ class Sender:
                 owned = beat.ensure()
             except SQLAlchemyError as exc:
                 raise RecordError(f"cannot renew the lease of claim {claim.token}: {exc}") from exc
-            if row.delivery_id in owned:
-                retries = result.retry
-                self._send_one(issue_id, row, templates[row.mask], log, beat, result)
-                self._failures = self._failures + 1 if result.retry > retries else 0
-                if self._failures >= self.pause_after_failures:
+            if row.delivery_id not in owned:
+                continue
+            failure = self._send_one(issue_id, row, templates[row.mask], log, beat, result)
+            while isinstance(failure, TemporaryFailure):
+                # The server failed, not this reader: the message stays in hand for another try.
+                log.flush()  # a deferral staged before must be written before the streak's end
+                give_up = self.outage.ride_out(issue_id, failure.reason)
+                if give_up is not None:
                     log.flush(durable=True)
-                    self._auto_pause(issue_id, result.errors[-1] if result.errors else "")
-                    self._stand_down(claim, IssueStatus.PAUSED)
+                    if give_up.pause:
+                        self._pause(issue_id, give_up.pause)
+                    status = self._status(issue_id)
+                    handed = self._stand_down(
+                        claim, status if status is not IssueStatus.SENDING else None
+                    )
+                    result.handed_back = handed if self.stop_requested else 0
                     return
+                if row.delivery_id not in beat.ensure():
+                    break
+                failure = self._send_one(issue_id, row, templates[row.mask], log, beat, result)
+            else:
+                if failure:
+                    self.outage.answered(issue_id)
         log.flush(durable=True)
         self._finish_if_done(issue_id)
 
@@ -245,17 +248,12 @@ class Sender:
             )
             return int(getattr(done, "rowcount", 0) or 0)
 
-    def _auto_pause(self, issue_id: int, last_error: str) -> None:
-        """Too many failures in a row means the server (or our config) is broken, not the
-        recipients: stop burning attempts and say why."""
-        reason = (
-            f"paused after {self._failures} consecutive delivery failures; last: {last_error}"
-        )[:1000]
-        self._failures = 0
+    def _pause(self, issue_id: int, reason: str) -> None:
+        """The server has failed every message for too long: an operator must look."""
         with transaction(self.factory) as session:
             # An operator's pause or cancel meanwhile is the last word: then nothing changes.
             try_transition(
-                session, issue_id, PAUSE, utcnow(), expected=SENDING, status_reason=reason
+                session, issue_id, PAUSE, utcnow(), expected=SENDING, status_reason=reason[:1000]
             )
 
     def _send_one(
@@ -266,12 +264,16 @@ class Sender:
         log: OutcomeLog,
         beat: Heartbeat,
         result: BatchResult,
-    ) -> None:
+    ) -> TemporaryFailure | bool:
+        """Send one row and stage its outcome. Returns the failure, staging nothing, when the
+        server is failing everyone (:mod:`newsletter.delivery.outage`: the caller waits and
+        tries the same row again); otherwise whether the server answered it without a
+        deferral (sent, refused, outcome unknown)."""
         if not row.eligible:
             reason = "no longer subscribed or suppressed"
             log.stage(row.delivery_id, DeliveryState.SKIPPED, reason, utcnow())
             result.skipped += 1
-            return
+            return False
         recipient = recipient_values(
             self.signer,
             self.settings.base_url,
@@ -297,7 +299,7 @@ class Sender:
             log.stage(row.delivery_id, DeliveryState.FAILED, reason, utcnow())
             result.failed += 1
             result.errors.append(f"{row.email}: {reason}")
-            return
+            return False
         # The shared rate (NEWSLETTER_SEND_RATE across all workers, NEWSLETTER_DOMAIN_RATE per
         # recipient domain) is taken just before the message goes, never for skipped rows. A
         # wait for it can be long (many workers, one strict domain): the previous outcome is
@@ -325,9 +327,14 @@ class Sender:
         except RecordError:
             raise  # the database failed, not the transport: stop the batch
         except LeaseLost:
-            return  # another batch has the row now; nothing of it left here
+            return False  # another batch has the row now; nothing of it left here
         except TemporaryFailure as exc:
-            self._retry_or_fail(row, log, exc.reason, result)
+            if self.outage.current is not None or exc.server_wide:
+                return exc
+            if self.outage.deferred(row.delivery_id):  # readers in a row: the server defers all
+                return exc
+            retry_or_fail(row, log, exc.reason, result)
+            return False
         except PermanentFailure as exc:
             # What it says of the address (newsletter.subscribers.health): a refusal of the
             # address or by the receiver's policy. A refused *message* (its size, the protocol)
@@ -344,26 +351,15 @@ class Sender:
             log.stage(row.delivery_id, DeliveryState.UNKNOWN, exc.reason, utcnow())
             result.unknown += 1
         except DeliveryError as exc:  # a transport's own subclass: treat as temporary
-            self._retry_or_fail(row, log, exc.reason, result)
+            retry_or_fail(row, log, exc.reason, result)
+            return False
         except Exception as exc:  # an unexpected transport error: retried, attempts capped
-            self._retry_or_fail(row, log, f"{type(exc).__name__}: {exc}", result)
+            retry_or_fail(row, log, f"{type(exc).__name__}: {exc}", result)
+            return False
         else:
             log.stage(row.delivery_id, DeliveryState.SENT, None, utcnow())
             result.sent += 1
-
-    def _retry_or_fail(
-        self, row: ClaimedRow, log: OutcomeLog, reason: str, result: BatchResult
-    ) -> None:
-        result.errors.append(f"{row.email}: {reason}")
-        now = utcnow()
-        if row.attempts >= MAX_ATTEMPTS:
-            failed = f"gave up after {row.attempts}: {reason}"
-            log.stage(row.delivery_id, DeliveryState.FAILED, failed, now)
-            result.failed += 1
-        else:
-            retry_at = now + backoff(row.attempts)
-            log.stage(row.delivery_id, DeliveryState.QUEUED, reason, now, next_at=retry_at)
-            result.retry += 1
+        return True  # the server answered: deferrals before were about their readers
 
     def _finish_if_done(self, issue_id: int) -> None:
         with transaction(self.factory) as session:

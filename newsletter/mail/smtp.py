@@ -92,7 +92,7 @@ def _raise_for(reply: _Reply, where: str, stage: Stage) -> NoReturn:
     reason = f"{where}: {reply}"
     verdict = classify(code=reply.code, text=str(reply), stage=stage)
     if verdict is Verdict.TEMPORARY:
-        raise TemporaryFailure(reason, reply.code)
+        raise TemporaryFailure(reason, reply.code, stage=stage)
     raise PermanentFailure(reason, reply.code, verdict=verdict, stage=stage)
 
 

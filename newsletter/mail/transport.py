@@ -33,7 +33,22 @@ class DeliveryError(Exception):
 
 
 class TemporaryFailure(DeliveryError):
-    """4xx reply or a connection problem before DATA completed: safe to retry later."""
+    """4xx reply or a connection problem before DATA completed: safe to retry later.
+
+    ``stage``: where a receiver deferred (None: no reply to a transaction of ours, such as a
+    refused connection, a 4xx greeting or login). Only a deferral at RCPT TO can be about the
+    recipient alone; everything else is about the server or the message every reader shares.
+    """
+
+    def __init__(self, reason: str, code: int | None = None, *, stage: Stage | None = None) -> None:
+        super().__init__(reason, code)
+        self.stage = stage
+
+    @property
+    def server_wide(self) -> bool:
+        """The server, not this recipient, failed: sending anyone else now fails alike.
+        RFC 5321 3.8: 421 means the server is closing the channel, at whatever stage."""
+        return self.code == 421 or self.stage is not Stage.RCPT
 
 
 class PermanentFailure(DeliveryError):

@@ -342,9 +342,10 @@ def test_a_week_with_nothing_to_send_builds_no_issue(tmp_path: Path, env: dict[s
     assert "expected YYYY-Www" in bad_week.stderr
 
 
-def test_send_through_an_unreachable_smtp_server_schedules_retries(
+def test_send_through_an_unreachable_smtp_server_pauses_and_says_why(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
+    """In this process (no broker) an outage is ridden out for 10 s at most: someone waits."""
     import socket
 
     with socket.socket() as probe:  # a port nobody listens on
@@ -361,12 +362,13 @@ def test_send_through_an_unreachable_smtp_server_schedules_retries(
     ).stdout.strip()
     sent = run(["issue", "send", issue_id], tmp_path, **env)
     assert sent.returncode == 0, sent.stderr
-    assert "sending; 1 queued" in sent.stdout
-    assert (
-        f"run 'newsletter tick' (or 'newsletter issue send {issue_id}') after that" in sent.stdout
-    )
+    assert "paused; 1 queued" in sent.stdout
+    assert "paused: the SMTP server failed every message for 1" in sent.stdout
+    assert f"connect to 127.0.0.1:{port}: [Errno 111] Connection refused" in sent.stdout
+    assert f"once that is fixed: 'newsletter issue resume {issue_id}'" in sent.stdout
     status = run(["issue", "status", issue_id], tmp_path, **env)
     assert "queued     1" in status.stdout
+    assert "outage" in status.stdout and "5 retries" in status.stdout
 
 
 def test_subscribers_forget(tmp_path: Path, env: dict[str, str]) -> None:

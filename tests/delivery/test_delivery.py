@@ -14,9 +14,10 @@ from newsletter.compose.personalize import Recipient
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery import lease
+from newsletter.delivery.attempts import MAX_ATTEMPTS
 from newsletter.delivery.dispatch import InlineDispatcher
 from newsletter.delivery.fanout import send_issue, start_send
-from newsletter.delivery.sender import MAX_ATTEMPTS, Sender
+from newsletter.delivery.sender import Sender
 from newsletter.errors import WorkError
 from newsletter.mail.memory import MemoryTransport
 from newsletter.mail.replies import Stage, Verdict
@@ -135,7 +136,8 @@ def test_temporary_failure_is_retried_later_with_backoff(
     factory: sessionmaker[Session], settings: Settings
 ) -> None:
     issue_id = issue_with(factory, settings, [review("a", "Film")], ["ok@x.com", "slow@x.com"])
-    transport = MemoryTransport(failures={"slow@x.com": TemporaryFailure("451 try later", 451)})
+    later = TemporaryFailure("451 try later", 451, stage=Stage.RCPT)
+    transport = MemoryTransport(failures={"slow@x.com": later})
     s = sender(factory, settings, transport)
     with transaction(factory) as session:
         start_send(session, settings, issue_id, NOW)
@@ -159,7 +161,8 @@ def test_temporary_failure_is_retried_later_with_backoff(
 
 def test_attempts_are_capped(factory: sessionmaker[Session], settings: Settings) -> None:
     issue_id = issue_with(factory, settings, [review("a", "Film")], ["slow@x.com"])
-    transport = MemoryTransport(failures={"slow@x.com": TemporaryFailure("421 busy", 421)})
+    busy = TemporaryFailure("450 mailbox busy", 450, stage=Stage.RCPT)
+    transport = MemoryTransport(failures={"slow@x.com": busy})
     s = sender(factory, settings, transport)
     with transaction(factory) as session:
         start_send(session, settings, issue_id, NOW)
@@ -360,7 +363,8 @@ def test_sending_again_continues_what_is_due(
     factory: sessionmaker[Session], settings: Settings
 ) -> None:
     issue_id = issue_with(factory, settings, [review("a", "Film")], ["ok@x.com", "slow@x.com"])
-    transport = MemoryTransport(failures={"slow@x.com": TemporaryFailure("451 later", 451)})
+    later = TemporaryFailure("451 later", 451, stage=Stage.RCPT)
+    transport = MemoryTransport(failures={"slow@x.com": later})
     s = sender(factory, settings, transport)
     dispatcher = InlineDispatcher(lambda i: s.run_batch(i).claimed)
     first = send_issue(factory, settings, issue_id, dispatcher, NOW)

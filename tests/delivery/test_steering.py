@@ -1,4 +1,5 @@
-"""Pause, resume and cancel mid-send across concurrent workers; pausing itself after failures.
+"""Pause, resume and cancel mid-send across concurrent workers (an issue pausing itself when
+the SMTP server fails everyone: test_outage.py).
 
 Two workers (threads here, each with its own Sender, as two worker processes would have) send
 through a slow transport; the operator's pause or cancel is a committed status change that
@@ -13,7 +14,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
@@ -148,29 +149,6 @@ def test_cancel_mid_send_stops_for_good(
     assert late.claimed == 0
     with pytest.raises(WorkError, match="is cancelled: only a paused issue resumes"):
         resume_issue(factory, small, sending, InlineDispatcher(lambda _i: 0), utcnow())
-
-
-def test_an_issue_pauses_itself_after_consecutive_failures_and_says_why(
-    factory: sessionmaker[Session], small: Settings, sending: int
-) -> None:
-    sender = Sender(factory, small, SlowTransport(delay=0, fail=True), worker_id="w1")
-    sender.pause_after_failures = 5
-    while sender.run_batch(sending).claimed:
-        pass
-    with factory() as session:
-        progress = issue_progress(session, sending)
-    assert progress.status == "paused"
-    assert progress.status_reason == (
-        "paused after 5 consecutive delivery failures; "
-        "last: r004@example.com: 421 4.7.0 try again later"
-    )
-    assert progress.errors == ("421 4.7.0 try again later",)
-    assert progress.counts["queued"] == RECIPIENTS  # five wait for a retry, the rest untouched
-    with factory() as session:
-        retried = session.scalar(
-            select(func.count()).where(Delivery.next_at.is_not(None), Delivery.attempts == 1)
-        )
-    assert retried == 5
 
 
 def test_steering_refuses_what_makes_no_sense(

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.db import transaction
+from newsletter.delivery.attempts import BatchResult
 from newsletter.delivery.dispatch import InlineDispatcher
 from newsletter.delivery.fanout import start_send
-from newsletter.delivery.sender import BatchResult, Sender
+from newsletter.delivery.sender import Sender
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
 from newsletter.issues.build import build_issue

@@ -31,7 +31,7 @@ from sqlalchemy import update
 
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.sender import MAX_ATTEMPTS
+from newsletter.delivery.attempts import MAX_ATTEMPTS
 from newsletter.ingest.records import ReviewRecord
 from newsletter.ingest.store import store_reviews
 from newsletter.models import Delivery, DeliveryState, Subscriber
