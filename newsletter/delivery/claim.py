@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, literal_column, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement
 
@@ -52,7 +52,11 @@ def waited(now: datetime) -> ColumnElement[bool]:
 
 def lapsed(now: datetime) -> ColumnElement[bool]:
     """Rows still ``sending`` under a lease that ran out: their holder stopped renewing."""
-    return and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
+    # The state as a literal, not a bound value: only then may a generic plan (psycopg
+    # prepares a statement after five runs) use ix_deliveries_lease, whose predicate it is;
+    # with a parameter PostgreSQL cannot prove the predicate and reads the whole table.
+    sending: ColumnElement[str] = literal_column(f"'{DeliveryState.SENDING.value}'")
+    return and_(Delivery.state == sending, Delivery.lease_until < now)
 
 
 def overdue(now: datetime) -> ColumnElement[bool]:
