@@ -46,7 +46,7 @@ from pathlib import Path
 
 import dkim
 import redis
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import String, case, cast, create_engine, func, insert, literal, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -183,8 +183,31 @@ def reset_postgres(url: str, *, create: bool = True) -> None:
         admin.dispose()
 
 
-def prepare(factory: sessionmaker[Session], settings: Settings, size: int) -> int:
-    """Subscribers in bulk, the week's reviews and its draft issue; returns the issue id."""
+def load_subscribers(
+    factory: sessionmaker[Session], size: int, masks: tuple[int, ...] = (0,)
+) -> None:
+    """``size`` confirmed subscribers, ``user0@example.com`` on, in one ``INSERT ... SELECT``
+    over ``generate_series`` (a million in seconds); their section picks cycle through
+    ``masks`` (0: every section). Then ANALYZE, as a live list is analyzed long before."""
+    n = func.generate_series(0, size - 1).table_valued("n").render_derived()
+    email = literal("user") + cast(n.c.n, String) + literal("@example.com")
+    picks = case(dict(enumerate(masks)), value=n.c.n % len(masks), else_=0)
+    rows = select(
+        email,
+        email,
+        literal(SubscriberStatus.CONFIRMED.value),
+        picks,
+        literal(NOW, type_=Subscriber.__table__.c.created_at.type),
+    ).select_from(n)
+    columns = ["email", "email_key", "status", "category_mask", "created_at"]
+    with transaction(factory) as session:
+        session.execute(insert(Subscriber).from_select(columns, rows))
+    with transaction(factory) as session:
+        session.execute(text("ANALYZE subscribers"))
+
+
+def week_issue(factory: sessionmaker[Session], settings: Settings) -> int:
+    """The week's 10 reviews (every section) and its draft issue; returns the issue id."""
     reviews = [
         ReviewRecord(
             url=f"https://reviews.example.com/review-{i}/",
@@ -202,15 +225,14 @@ def prepare(factory: sessionmaker[Session], settings: Settings, size: int) -> in
     ]
     with transaction(factory) as session:
         store_reviews(session, reviews, now=NOW)
-        base = {"status": SubscriberStatus.CONFIRMED, "category_mask": 0, "created_at": NOW}
-        for start in range(0, size, 10_000):
-            emails = (f"user{i}@example.com" for i in range(start, min(start + 10_000, size)))
-            rows = [{**base, "email": e, "email_key": e} for e in emails]
-            session.execute(insert(Subscriber), rows)  # executemany (insertmanyvalues)
     with transaction(factory) as session:
-        issue_id = build_issue(session, settings, now=NOW).issue_id
-        session.execute(text("ANALYZE subscribers"))  # a live list is analyzed long before
-    return issue_id
+        return build_issue(session, settings, now=NOW).issue_id
+
+
+def prepare(factory: sessionmaker[Session], settings: Settings, size: int) -> int:
+    """Subscribers in bulk, the week's reviews and its draft issue; returns the issue id."""
+    load_subscribers(factory, size)
+    return week_issue(factory, settings)
 
 
 def sample_message(
