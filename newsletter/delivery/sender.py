@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import Engine, exists, func, select, update
@@ -50,6 +51,7 @@ from newsletter.mail.transport import (
 )
 from newsletter.mail.verp import MessageTags, ReturnPath, UnsubscribeAddress
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, IssueVariant, utcnow
+from newsletter.subscribers import audience
 from newsletter.subscribers.health import SoftBounceRule
 from newsletter.tokens import Signer, load_secret
 
@@ -178,7 +180,10 @@ class Sender:
         result: BatchResult,
     ) -> None:
         checked = time.monotonic()
+        left = {row.delivery_id for row in rows}
+        gone: set[int] = set()  # readers unsubscribed or bounced since the claim
         for row in rows:
+            left.discard(row.delivery_id)
             if self.stop_requested:  # SIGINT, SIGTERM, a warm shutdown: hand the rest back
                 log.flush(durable=True)
                 result.handed_back = self._stand_down(claim, None)
@@ -191,6 +196,10 @@ class Sender:
                     log.flush(durable=True)  # a staged "sent" must not be handed back as unsent
                     self._stand_down(claim, status)
                     return
+                with self.factory() as session:
+                    gone |= audience.gone(session, left | {row.delivery_id})
+            if row.delivery_id in gone:
+                row = replace(row, eligible=False)
             # Only rows this batch still owns, and only with half a lease in hand.
             try:
                 owned = beat.ensure()

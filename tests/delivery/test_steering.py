@@ -26,7 +26,8 @@ from newsletter.delivery.progress import issue_progress
 from newsletter.delivery.sender import Sender
 from newsletter.errors import WorkError
 from newsletter.mail.transport import Envelope, Ready, TemporaryFailure
-from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, utcnow
+from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, Subscriber, utcnow
+from newsletter.subscribers.consent import unsubscribe
 from tests.helpers.factories import NOW, delivery_counts, issue_with, review
 
 RECIPIENTS = 60
@@ -232,3 +233,29 @@ def test_the_rate_counts_the_time_the_send_has_run_not_a_whole_minute(
         progress = issue_progress(session, issue_id)
     assert 6.0 <= progress.rate <= 7.5
     assert progress.eta_seconds is not None and progress.eta_seconds < 3
+
+
+def test_a_reader_unsubscribed_mid_batch_gets_nothing_more_within_a_second(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    """The batch claimed every row before the unsubscribe; it looks again every second."""
+    whole = settings.with_overrides(batch_size=RECIPIENTS)
+    emails = [f"r{i:03d}@example.com" for i in range(RECIPIENTS)]
+    issue_id = issue_with(factory, whole, [review("a", "Film")], emails)
+    send_issue(factory, whole, issue_id, InlineDispatcher(lambda _i: 0), utcnow())
+    transport = SlowTransport(delay=0.05)  # 3 s for the batch
+    sender = Sender(factory, whole, transport, worker_id="w1")
+    batch = threading.Thread(target=sender.run_batch, args=(issue_id,))
+    batch.start()
+    _wait_for(transport, 5)
+    with transaction(factory) as session:
+        leaving = session.scalars(select(Subscriber).where(Subscriber.email == emails[40])).one()
+        unsubscribe(session, leaving, utcnow(), how="one-click", issue_id=issue_id)
+    unsubscribed_at = time.monotonic()
+    batch.join(timeout=30)
+    assert emails[40] not in transport.received
+    assert sorted(transport.received) == sorted(set(emails) - {emails[40]})
+    assert max(transport.times) > unsubscribed_at + 1  # the batch went on after it
+    with factory() as session:
+        state = session.scalar(select(Delivery.state).where(Delivery.subscriber_id == leaving.id))
+    assert state is DeliveryState.SKIPPED
