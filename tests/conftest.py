@@ -48,6 +48,10 @@ def pytest_report_header() -> str:
 BACKEND_FREE = (
     "tests/compose/",
     "tests/delivery/test_ratelimit.py",
+    "tests/deploy/test_dkim_rotation.py",
+    "tests/deploy/test_files.py",
+    "tests/deploy/test_gunicorn.py",
+    "tests/deploy/test_redis_check.py",
     "tests/ingest/test_extract_",
     "tests/ingest/test_fetch",
     "tests/ingest/test_normalize.py",
