@@ -12,6 +12,10 @@ Exactly-once rests on three rules:
 3. A sent row is never claimed again; an ``unknown`` one (connection lost after DATA) is not
    retried blindly.
 
+A failure that is not the reader's is not charged to them: a server failing everyone is
+ridden out with the message in hand (:mod:`newsletter.delivery.outage`), and a refusal every
+reader would meet (our return path, the message itself) pauses the issue with the reason.
+
 Asked to stop (:meth:`Sender.request_stop`: SIGINT or SIGTERM in this process, a Celery warm
 shutdown), a batch finishes the message in flight, records it, and hands its unsent rows back
 to the queue before it returns, so nothing waits for a lease.
@@ -24,7 +28,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
-from sqlalchemy import Engine, exists, func, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,12 +37,12 @@ from newsletter.compose.message import MessageTemplate, issue_template
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.attempts import BatchResult, retry_or_fail
+from newsletter.delivery.batch_end import finish_if_done, pause, stand_down
 from newsletter.delivery.claim import Claim, ClaimedRow, claim_batch, claimed_rows
 from newsletter.delivery.lease import Heartbeat, LeaseLost, stall_bound
 from newsletter.delivery.outage import Watch
 from newsletter.delivery.outcomes import OutcomeLog, RecordError
 from newsletter.delivery.ratelimit import NoLimit, RateLimiter
-from newsletter.issues.status import FINISH, PAUSE, SENDING, try_transition
 from newsletter.issues.variants import stored_variant
 from newsletter.mail.replies import Verdict
 from newsletter.mail.transport import (
@@ -50,7 +54,7 @@ from newsletter.mail.transport import (
     UnknownOutcome,
 )
 from newsletter.mail.verp import MessageTags, ReturnPath, UnsubscribeAddress
-from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, IssueVariant, utcnow
+from newsletter.models import DeliveryState, Issue, IssueStatus, IssueVariant, utcnow
 from newsletter.subscribers import audience
 from newsletter.subscribers.health import SoftBounceRule
 from newsletter.tokens import Signer, load_secret
@@ -165,7 +169,7 @@ class Sender:
         except (KeyboardInterrupt, SystemExit):
             # Forced out mid-message (a second Ctrl+C): the log recorded what the server took;
             # the rest, the message cut short included, goes back to the queue now.
-            result.handed_back = self._stand_down(claim, None)
+            result.handed_back = stand_down(self.factory, claim, None)
             raise
         return result
 
@@ -186,7 +190,7 @@ class Sender:
             left.discard(row.delivery_id)
             if self.stop_requested:  # SIGINT, SIGTERM, a warm shutdown: hand the rest back
                 log.flush(durable=True)
-                result.handed_back = self._stand_down(claim, None)
+                result.handed_back = stand_down(self.factory, claim, None)
                 return
             # Pause and cancel live in the database; every worker looks between messages.
             if time.monotonic() - checked >= self.check_every:
@@ -194,7 +198,7 @@ class Sender:
                 status = self._status(issue_id)
                 if status is not IssueStatus.SENDING:
                     log.flush(durable=True)  # a staged "sent" must not be handed back as unsent
-                    self._stand_down(claim, status)
+                    stand_down(self.factory, claim, status)
                     return
                 with self.factory() as session:
                     gone |= audience.gone(session, left | {row.delivery_id})
@@ -208,6 +212,15 @@ class Sender:
             if row.delivery_id not in owned:
                 continue
             failure = self._send_one(issue_id, row, templates[row.mask], log, beat, result)
+            if isinstance(failure, PermanentFailure):  # our side is refused: an operator must act
+                log.flush(durable=True)
+                pause(
+                    self.factory,
+                    issue_id,
+                    f"paused: every message would be refused: {failure.reason}",
+                )
+                stand_down(self.factory, claim, IssueStatus.PAUSED)
+                return
             while isinstance(failure, TemporaryFailure):
                 # The server failed, not this reader: the message stays in hand for another try.
                 log.flush()  # a deferral staged before must be written before the streak's end
@@ -215,10 +228,10 @@ class Sender:
                 if give_up is not None:
                     log.flush(durable=True)
                     if give_up.pause:
-                        self._pause(issue_id, give_up.pause)
+                        pause(self.factory, issue_id, give_up.pause)
                     status = self._status(issue_id)
-                    handed = self._stand_down(
-                        claim, status if status is not IssueStatus.SENDING else None
+                    handed = stand_down(
+                        self.factory, claim, status if status is not IssueStatus.SENDING else None
                     )
                     result.handed_back = handed if self.stop_requested else 0
                     return
@@ -229,41 +242,12 @@ class Sender:
                 if failure:
                     self.outage.answered(issue_id)
         log.flush(durable=True)
-        self._finish_if_done(issue_id)
+        finish_if_done(self.factory, issue_id)
 
     # -- steering -------------------------------------------------------------------------
     def _status(self, issue_id: int) -> IssueStatus | None:
         with self.factory() as session:
             return session.scalar(select(Issue.status).where(Issue.id == issue_id))
-
-    def _stand_down(self, claim: Claim, status: IssueStatus | None) -> int:
-        """Hand this batch's unsent rows back: to the queue on a pause or a stop (their claim
-        did not count as an attempt), to ``cancelled`` on a cancel. Returns how many."""
-        with transaction(self.factory) as session:
-            if status is IssueStatus.CANCELLED:
-                values: dict[str, object] = {"state": DeliveryState.CANCELLED, "lease_until": None}
-            else:
-                values = {
-                    "state": DeliveryState.QUEUED,
-                    "claimed_by": None,
-                    "lease_until": None,
-                    "attempts": Delivery.attempts - 1,
-                }
-            done = session.execute(
-                update(Delivery)
-                .where(*claim.mine())
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            return int(getattr(done, "rowcount", 0) or 0)
-
-    def _pause(self, issue_id: int, reason: str) -> None:
-        """The server has failed every message for too long: an operator must look."""
-        with transaction(self.factory) as session:
-            # An operator's pause or cancel meanwhile is the last word: then nothing changes.
-            try_transition(
-                session, issue_id, PAUSE, utcnow(), expected=SENDING, status_reason=reason[:1000]
-            )
 
     def _send_one(
         self,
@@ -273,11 +257,13 @@ class Sender:
         log: OutcomeLog,
         beat: Heartbeat,
         result: BatchResult,
-    ) -> TemporaryFailure | bool:
-        """Send one row and stage its outcome. Returns the failure, staging nothing, when the
-        server is failing everyone (:mod:`newsletter.delivery.outage`: the caller waits and
-        tries the same row again); otherwise whether the server answered it without a
-        deferral (sent, refused, outcome unknown)."""
+    ) -> DeliveryError | bool:
+        """Send one row and stage its outcome. Returns the failure, staging nothing, when it
+        is not this reader's: a temporary one (the server failing everyone,
+        :mod:`newsletter.delivery.outage`: the caller waits and tries the same row again) or a
+        permanent one every reader would meet (our return path or the message refused: the
+        caller pauses the issue). Otherwise whether the server answered without a deferral
+        (sent, refused, outcome unknown)."""
         if not row.eligible:
             reason = "no longer subscribed or suppressed"
             log.stage(row.delivery_id, DeliveryState.SKIPPED, reason, utcnow())
@@ -345,6 +331,8 @@ class Sender:
             retry_or_fail(row, log, exc.reason, result)
             return False
         except PermanentFailure as exc:
+            if exc.server_wide:
+                return exc
             # What it says of the address (newsletter.subscribers.health): a refusal of the
             # address or by the receiver's policy. A refused *message* (its size, the protocol)
             # says nothing of the address, and would hit every recipient alike.
@@ -369,23 +357,6 @@ class Sender:
             log.stage(row.delivery_id, DeliveryState.SENT, None, utcnow())
             result.sent += 1
         return True  # the server answered: deferrals before were about their readers
-
-    def _finish_if_done(self, issue_id: int) -> None:
-        with transaction(self.factory) as session:
-            open_rows = exists().where(
-                Delivery.issue_id == issue_id,
-                Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
-            )
-            now = utcnow()
-            try_transition(
-                session,
-                issue_id,
-                FINISH,
-                now,
-                expected=SENDING,
-                only_if=~open_rows,
-                sent_at=func.coalesce(Issue.sent_at, now),
-            )
 
     def close(self) -> None:
         self.transport.close()

@@ -72,7 +72,7 @@ def _needs_smtputf8(rcpt: str, host: str) -> PermanentFailure:
         f"which {host} does not offer"
     )
     verdict = classify(code=553, text=reply, stage=Stage.RCPT)
-    return PermanentFailure(f"RCPT TO {rcpt}: {reply}", 553, verdict=verdict)
+    return PermanentFailure(f"RCPT TO {rcpt}: {reply}", 553, verdict=verdict, stage=Stage.RCPT)
 
 
 class _Lost(OSError):

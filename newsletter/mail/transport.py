@@ -74,6 +74,15 @@ class PermanentFailure(DeliveryError):
         return self.verdict is Verdict.ADDRESS
 
     @property
+    def server_wide(self) -> bool:
+        """Every reader would meet it alike, so it says nothing of this one: our return path
+        refused (MAIL FROM), the message itself refused at DATA (its size, its content), or a
+        message that could not be made (signing, no stage)."""
+        if self.stage is Stage.DATA:
+            return self.verdict is Verdict.CONTENT
+        return self.stage in (None, Stage.MAIL)
+
+    @property
     def from_receiver(self) -> bool:
         """Said by the receiving server about this recipient or message (RCPT TO or DATA)."""
         return self.stage in (Stage.RCPT, Stage.DATA)

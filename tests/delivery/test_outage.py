@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
@@ -20,10 +20,16 @@ from newsletter.delivery.dispatch import InlineDispatcher
 from newsletter.delivery.fanout import send_issue
 from newsletter.delivery.progress import issue_progress
 from newsletter.delivery.sender import Sender
-from newsletter.mail.replies import Stage
+from newsletter.mail.replies import Stage, Verdict
 from newsletter.mail.smtp import SmtpTransport
-from newsletter.mail.transport import Envelope, Ready, TemporaryFailure
-from newsletter.models import Delivery, DeliveryState, utcnow
+from newsletter.mail.transport import (
+    DeliveryError,
+    Envelope,
+    PermanentFailure,
+    Ready,
+    TemporaryFailure,
+)
+from newsletter.models import Delivery, DeliveryState, Suppression, utcnow
 from tests.helpers.env import free_port
 from tests.helpers.factories import delivery_counts, issue_with, review
 
@@ -34,7 +40,7 @@ class Failing:
     """Fails the calls that ``failing(n)`` picks (n counts every call from 0) with ``failure``;
     accepts the others and counts them per recipient."""
 
-    def __init__(self, failure: TemporaryFailure, failing: Callable[[int, str], bool]) -> None:
+    def __init__(self, failure: DeliveryError, failing: Callable[[int, str], bool]) -> None:
         self.failure = failure
         self.failing = failing
         self.calls = 0
@@ -170,3 +176,23 @@ def test_an_outage_longer_than_the_setting_pauses_the_issue_and_says_why(
     assert _attempts(factory) == [0] * READERS
     (note,) = progress.outages
     assert note.ended == "paused" and note.tries >= 2
+
+
+def test_a_relay_refusing_our_return_path_pauses_the_issue_at_once(
+    factory: sessionmaker[Session], quick: Settings
+) -> None:
+    """550 to MAIL FROM says nothing of any reader: failing them one after the other would
+    lose the whole list for this issue ('retry failed' never retries a permanent refusal)."""
+    issue_id, _ = _start(factory, quick)
+    reply = "MAIL FROM: 550 5.7.1 sender address not allowed"
+    failure = PermanentFailure(reply, 550, verdict=Verdict.POLICY, stage=Stage.MAIL)
+    transport = Failing(failure, lambda call, _to: call >= 4)
+    _drain(_send(factory, quick, transport), issue_id)
+    with factory() as session:
+        progress = issue_progress(session, issue_id)
+        suppressed = session.scalar(select(func.count()).select_from(Suppression))
+    assert progress.status == "paused"
+    assert progress.status_reason == f"paused: every message would be refused: {reply}"
+    assert (progress.counts["sent"], progress.counts["queued"]) == (4, READERS - 4)
+    assert progress.counts["failed"] == 0 and suppressed == 0
+    assert _attempts(factory)[4:] == [0] * (READERS - 4)

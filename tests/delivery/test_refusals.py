@@ -72,19 +72,24 @@ def test_a_policy_block_at_rcpt_records_a_soft_failure_and_suppresses_nobody(
         assert session.get_one(Issue, issue_id).status is IssueStatus.SENT
 
 
-def test_a_refused_message_fails_but_counts_nothing_against_the_address(
+def test_a_refused_message_pauses_the_issue_and_counts_nothing_against_the_address(
     factory: sessionmaker[Session], settings: Settings, smtp_server: tuple[Recorder, int]
 ) -> None:
     """552 5.3.4 after DATA refuses our message, not the address: our relay would refuse it
-    for every recipient alike, so nobody's standing changes."""
+    for every reader alike, so the issue pauses with the reason instead of failing them all,
+    the row goes back to the queue unspent, and nobody's standing changes."""
     recorder, port = smtp_server
-    _send(factory, settings, port, ["toobig@x.example", "ok@x.example"])
-    assert recorder.recipients == ["ok@x.example"]
+    issue_id = _send(factory, settings, port, ["toobig@x.example", "ok@x.example"])
+    assert recorder.recipients == []
     refused, delivery, suppressed = _row(factory, "toobig@x.example")
-    assert delivery.state is DeliveryState.FAILED
-    assert delivery.last_error is not None and "552 5.3.4" in delivery.last_error
+    assert (delivery.state, delivery.attempts) == (DeliveryState.QUEUED, 0)
     assert (refused.status, suppressed) == (SubscriberStatus.CONFIRMED, None)
     with factory() as session:
+        issue = session.get_one(Issue, issue_id)
+        assert issue.status is IssueStatus.PAUSED
+        assert issue.status_reason is not None
+        assert issue.status_reason.startswith("paused: every message would be refused: ")
+        assert "552 5.3.4 message too big for system" in issue.status_reason
         assert session.scalars(select(Event).where(Event.subscriber_id == refused.id)).all() == []
 
 
