@@ -47,7 +47,10 @@ class PrivatePostgres:
     loses nothing committed, because the operating system keeps what was written.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", network: str | None = None) -> None:
+        """``host``: the address it listens on (besides 127.0.0.1) and its URLs name;
+        ``network``: a CIDR whose clients it trusts too (other hosts on a test network)."""
+        self.host = host
         # Not under pytest's temporary folder: that one is private to root (mode 0700), and
         # the server's user must reach its data.
         self.root = Path(tempfile.mkdtemp(prefix="newsletter-faults-pg-"))
@@ -58,6 +61,9 @@ class PrivatePostgres:
             self._as = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.root, "postgres")
         self._run(pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        if network:
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {network} trust\n")
 
     def _run(self, *command: str) -> None:
         done = subprocess.run([*self._as, *command], capture_output=True, timeout=120)
@@ -72,11 +78,12 @@ class PrivatePostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
 
     def start(self) -> None:
+        listen = ",".join(sorted({"127.0.0.1", self.host}))
         options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {self.port} -k {self.root} -c listen_addresses={listen} -c fsync=off "
             "-c full_page_writes=off -c max_connections=200"
         )
         log = str(self.root / "server.log")
@@ -102,14 +109,16 @@ class PrivateRedis:
     """A Redis of its own on a free loopback port that keeps nothing on disk, so a restart
     (:meth:`restart`: SIGKILL, then a new server on the same port) loses every queued task."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
         self.root = root
+        self.host = host
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://{host}:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        options = ["--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        options = ["--bind", *sorted({"127.0.0.1", self.host}), "--port", str(self.port)]
+        options += ["--save", "", "--protected-mode", "no"]
         options += ["--appendonly", "no", "--dir", str(self.root)]
         self._process = subprocess.Popen(["redis-server", *options], stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -202,13 +211,14 @@ class SmtpServer:
     """The capture server on a fixed loopback port, which can disappear (:meth:`stop`: new
     connections are refused) and come back (:meth:`start`) on the same port."""
 
-    def __init__(self, handler: FaultySmtp) -> None:
+    def __init__(self, handler: FaultySmtp, host: str = "127.0.0.1") -> None:
         self.handler = handler
+        self.host = host
         self.port = free_port()
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self.handler, hostname=self.host, port=self.port)
         self._controller.start()
 
     def stop(self) -> None:
