@@ -316,6 +316,8 @@ OUTCOMES = {"sent": "sent", "queued": "deferred", "failed": "failed", "skipped":
 def classify(sql_text: str, params: dict[str, Any], mark: str) -> Statement | None:
     """What a captured statement is, or None when it does not touch ``deliveries``."""
     flat = " ".join(sql_text.split())
+    if flat.startswith("SELECT subscribers.id") and "subscribers.id IN" in flat:
+        return Statement("claim: the claimed rows", "find", sql_text, params)
     if "deliveries" not in flat:
         return None
     if flat == mark:
@@ -338,7 +340,6 @@ def classify(sql_text: str, params: dict[str, Any], mark: str) -> Statement | No
             "claim: take the rows",
             "take",
         ),
-        ("JOIN subscribers" in flat, "claim: the claimed rows", "find"),
         (flat.startswith("UPDATE deliveries SET lease_until"), "lease renewal (lease.py)", "other"),
         (
             flat.startswith("UPDATE issues") and "EXISTS" in flat,
@@ -395,22 +396,27 @@ def rows_of(node: dict[str, Any]) -> int:
     return int(node.get("Actual Rows", 0) * node.get("Actual Loops", 0))
 
 
+BIG = ("deliveries", "subscribers")  # the tables that grow with the list
+
+
 def shape_problems(plan: dict[str, Any], batch: int) -> list[str]:
-    """What in a plan grows with the issue: a Seq Scan of deliveries, a sort of more than a
-    batch of rows, a scan of deliveries or its indexes yielding more than ten batches."""
+    """What in a plan grows with the issue: a Seq Scan of deliveries or subscribers, a sort of
+    more than a batch of rows, a scan of either or their indexes yielding more than ten
+    batches of rows."""
     found = []
     for node in nodes(plan["Plan"]):
         kind = node["Node Type"]
         index = str(node.get("Index Name", ""))
-        ours = node.get("Relation Name") == "deliveries" or "_deliveries" in index
+        table = str(node.get("Relation Name", ""))
+        ours = table in BIG or any(f"_{name}" in index for name in BIG)
         if kind == "Seq Scan" and ours:
-            found.append("Seq Scan on deliveries")
+            found.append(f"Seq Scan on {table}")
         if kind in ("Sort", "Incremental Sort"):
             fed = sum(rows_of(child) for child in node.get("Plans", []))
             if fed > batch:
                 found.append(f"{kind} of {fed:,} rows")
         if ours and "Scan" in kind and rows_of(node) > 10 * batch:
-            found.append(f"{kind} on {index or 'deliveries'}: {rows_of(node):,} rows")
+            found.append(f"{kind} on {index or table}: {rows_of(node):,} rows")
     return found
 
 

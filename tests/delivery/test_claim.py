@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.db import transaction
-from newsletter.delivery.claim import claim_batch, claimed_rows
+from newsletter.delivery.claim import claim_batch, claimed_rows, fresh_ahead, last_sent
 from newsletter.delivery.fanout import start_send
 from newsletter.models import Delivery, DeliveryState
 from tests.helpers.factories import NOW, issue_with, review
@@ -103,3 +103,25 @@ def test_a_live_lease_is_never_taken_and_claimed_rows_are_the_claims_own(
         theirs = claimed_rows(session, second)
     assert [row.delivery_id for row in theirs] == ids[2:]  # a's rows are still a's
     assert all(row.eligible and row.attempts == 1 for row in [*mine, *theirs])
+
+
+def test_fresh_ahead_is_true_only_while_rows_wait_past_the_last_one_sent(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    ids = _sending(factory, settings, 4)
+    issue_id = _issue_of(factory, ids[0])
+
+    def looked() -> tuple[int | None, bool]:
+        with factory() as session:
+            return last_sent(session, issue_id), fresh_ahead(session, issue_id)
+
+    assert looked() == (None, True)
+    assert _claim(factory, issue_id, 3, timedelta(0)) == ids[:3]
+    _set(factory, ids[1:3], state=DeliveryState.SENT, sent_at=NOW)
+    assert looked() == (ids[2], True)
+    _set(factory, [ids[0]], state=DeliveryState.QUEUED, claimed_by=None, lease_until=None)
+    assert _claim(factory, issue_id, 1, timedelta(seconds=1)) == [ids[3]]
+    # only a row handed back below the last one sent is left: "not certainly running", and
+    # the exact question (and the claim) still finds it
+    assert looked() == (ids[2], False)
+    assert _claim(factory, issue_id, 5, timedelta(seconds=2)) == [ids[0]]
