@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, InputError
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 def make_engine(settings: Settings, *, echo: bool = False) -> Engine:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.claim import LEASE
@@ -93,39 +93,38 @@ def stalled_rows(
 
 def issue_progress(session: Session, issue_id: int, lease: timedelta = LEASE) -> Progress:
     issue = get_issue(session, issue_id)
+    now = utcnow()
+    recently = and_(Delivery.state == DeliveryState.SENT, Delivery.sent_at >= now - RATE_WINDOW)
+    # One pass over the issue's rows for the counts, the next retry and the last minute's
+    # sends: each of these reads every row of the issue, and the control room asks once a
+    # second (five passes were 0.5 to 0.9 s at a million rows, one is 0.35 s).
     counts = {state.value: 0 for state in DeliveryState}
-    for state, count in session.execute(
-        select(Delivery.state, func.count())
+    next_retry: datetime | None = None
+    recent, first, last_sent = 0, None, None
+    for state, count, retry_at, window, window_first, window_last in session.execute(
+        select(
+            Delivery.state,
+            func.count(),
+            func.min(Delivery.next_at),
+            func.count().filter(recently),
+            func.min(Delivery.sent_at).filter(recently),
+            func.max(Delivery.sent_at).filter(recently),
+        )
         .where(Delivery.issue_id == issue_id)
         .group_by(Delivery.state)
     ):
         counts[state.value] = count
-    next_retry = session.scalar(
-        select(func.min(Delivery.next_at)).where(
-            Delivery.issue_id == issue_id, Delivery.state == DeliveryState.QUEUED
-        )
-    )
-    now = utcnow()
-    last_sent = session.scalar(
-        select(func.max(Delivery.sent_at)).where(
-            Delivery.issue_id == issue_id,
-            Delivery.state == DeliveryState.SENT,
-            Delivery.sent_at >= now - RATE_WINDOW,
-        )
-    )
-    recent, first = session.execute(
-        select(func.count(), func.min(Delivery.sent_at)).where(
-            Delivery.issue_id == issue_id,
-            Delivery.state == DeliveryState.SENT,
-            Delivery.sent_at >= now - RATE_WINDOW,
-        )
-    ).one()
+        if state is DeliveryState.QUEUED:
+            next_retry = retry_at
+        elif state is DeliveryState.SENT:
+            recent, first, last_sent = window, window_first, window_last
     # Over the time the window really covers: 28 messages in the first 4 s of a send are
     # 7 msg/s, not 28 / 60 (the ETA would be 15 times too long).
     span = RATE_WINDOW.total_seconds()
     if first is not None:
         span = min(span, max(1.0, (now - first).total_seconds()))
     errors: list[str] = []
+    # Off ix_deliveries_errors (migration 0011), newest first: only rows with an error.
     for error in session.scalars(
         select(Delivery.last_error)
         .where(Delivery.issue_id == issue_id, Delivery.last_error.is_not(None))

@@ -62,6 +62,15 @@ class Delivery(Base):
             sqlite_where=text("state = 'sending'"),
         ),
         Index("ix_deliveries_subscriber_id", "subscriber_id"),
+        # Only rows with an error: the operator's latest errors without reading the send
+        # (migration 0011); a sent row carries none, so a send's bulk adds no entry.
+        Index(
+            "ix_deliveries_errors",
+            "issue_id",
+            "id",
+            postgresql_where=text("last_error IS NOT NULL"),
+            sqlite_where=text("last_error IS NOT NULL"),
+        ),
     )
 
 
