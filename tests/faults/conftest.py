@@ -1,4 +1,4 @@
-"""The fault suite's servers and bench (``tests/faults/rig.py``), and its figures at the end
+"""The fault suite's servers and bench (``tests/helpers/fault_rig.py``), and its figures at the end
 of the run.
 
 One PostgreSQL cluster of the suite's own serves every test, each test on a database of its
@@ -16,8 +16,8 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_factory, upgrade
-from tests.faults.rig import RESULTS, Rig
-from tests.faults.servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
+from tests.helpers.fault_rig import RESULTS, Rig
+from tests.helpers.fault_servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
 
 TEMPLATE = "faults_template"
 _numbers = itertools.count(1)

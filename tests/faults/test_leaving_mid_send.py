@@ -21,8 +21,8 @@ from newsletter.mail.verp import ReturnPath
 from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
 from newsletter.tokens import Signer, load_secret
 from newsletter.web import create_app
-from tests.faults.rig import Rig
 from tests.helpers.env import ROOT, clean_environ
+from tests.helpers.fault_rig import Rig
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -59,7 +59,7 @@ def test_an_unsubscribe_and_a_hard_bounce_mid_send_stop_the_mail_to_them(rig: Ri
     issue_id, emails = rig.issue()
     leaving, bouncing = emails[-100], emails[-99]  # far ahead of the send when they act
     with rig.factory() as session:
-        ids: dict[str, int] = dict(session.execute(select(Subscriber.email, Subscriber.id)))
+        ids: dict[str, int] = dict(session.execute(select(Subscriber.email, Subscriber.id)).all())
     started = rig.send(issue_id)
     rig.wait_for(lambda: rig.smtp.total() >= len(emails) // 5, 60, "a fifth of the send")
 
@@ -73,7 +73,7 @@ def test_an_unsubscribe_and_a_hard_bounce_mid_send_stop_the_mail_to_them(rig: Ri
         name=None,
         category_mask=0,
     ).unsubscribe_url
-    app = create_app(rig.settings)
+    app = create_app(rig.settings, factory=rig.factory)  # the rig disposes of its engine
     answer = app.test_client().post(
         link.removeprefix(rig.settings.base_url), data={"List-Unsubscribe": "One-Click"}
     )
@@ -120,14 +120,14 @@ def test_an_unsubscribe_and_a_hard_bounce_mid_send_stop_the_mail_to_them(rig: Ri
                 select(Delivery.subscriber_id, Delivery.state).where(
                     Delivery.subscriber_id.in_([ids[leaving], ids[bouncing]])
                 )
-            )
+            ).all()
         )
         people = dict(
             session.execute(
                 select(Subscriber.email, Subscriber.status).where(
                     Subscriber.email.in_([leaving, bouncing])
                 )
-            )
+            ).all()
         )
     assert states[ids[leaving]] is DeliveryState.SKIPPED
     assert states[ids[bouncing]] in (DeliveryState.SKIPPED, DeliveryState.FAILED)

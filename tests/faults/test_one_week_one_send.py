@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.models import Issue, IssueStatus, WeeklyRun, utcnow
-from tests.faults.rig import Rig
 from tests.helpers.env import ROOT, clean_environ
+from tests.helpers.fault_rig import Rig
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -23,9 +23,9 @@ from sqlalchemy import select
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_factory, upgrade
 from newsletter.models import Delivery, DeliveryState
-from tests.faults.rig import Rig
-from tests.faults.servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
 from tests.helpers.env import ROOT, clean_environ
+from tests.helpers.fault_rig import Rig
+from tests.helpers.fault_servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

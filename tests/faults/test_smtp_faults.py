@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.models import Delivery, DeliveryState, IssueStatus, Suppression
-from tests.faults.rig import Rig
 from tests.helpers.env import ROOT, clean_environ
+from tests.helpers.fault_rig import Rig
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

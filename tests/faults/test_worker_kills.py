@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.faults.rig import Rig
+from tests.helpers.fault_rig import Rig
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

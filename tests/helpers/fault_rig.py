@@ -37,9 +37,9 @@ from newsletter.models import (
     SubscriberStatus,
     utcnow,
 )
-from tests.faults.servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
 from tests.helpers.env import ROOT, clean_environ
 from tests.helpers.factories import NOW, review
+from tests.helpers.fault_servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
 from tests.helpers.workers import tails
 
 RECIPIENTS = 5000
