@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.fanout import start_send
+from newsletter.delivery.outage import Outage, record
 from newsletter.models import Delivery, DeliveryState
-from newsletter.services import Context, issues
+from newsletter.services import Context, issues, users
 from tests.helpers.factories import NOW, issue_with, review
 from tests.helpers.web import form_token, log_in
 
@@ -159,6 +160,37 @@ def test_room_shows_counts_failures_and_a_live_feed(
     )
     assert "connect-src 'self'" in answer.headers["Content-Security-Policy"]
     assert '<noscript><meta http-equiv="refresh"' in page
+
+
+def test_room_and_api_show_the_smtp_servers_outages(
+    operator: FlaskClient, services: Context
+) -> None:
+    """Each outage a worker met (newsletter.delivery.outage): in the room, its JSON and the API."""
+    issue_id = in_flight(services.factory, services.settings)
+    met = Outage(0.0, NOW, tries=6, replies=["greeting: 421 4.3.2 shutting down"])
+    record(services.factory, issue_id, "mta-host:4711", met)  # going on
+    going = operator.get(f"/admin/issues/{issue_id}/progress.json").get_json()["outages"]
+    assert going == [
+        {
+            "since": "2026-11-27 10:00 EST (-05:00)",
+            "seconds": None,
+            "tries": 6,
+            "ended": None,
+            "worker": "mta-host:4711",
+            "replies": ["greeting: 421 4.3.2 shutting down"],
+        }
+    ]
+    record(services.factory, issue_id, "mta-host:4711", met, ended="recovered")
+    page = operator.get(f"/admin/issues/{issue_id}/control").get_data(as_text=True)
+    assert "The SMTP server failed every message 1 time during this send" in page
+    assert re.search(r"From 2026-11-27 10:00 EST \(-05:00\),\s+\d+ s, recovered", page)
+    assert "6 retries by mta-host:4711" in page and "421 4.3.2 shutting down" in page
+    users.add_user(services, "api@example.com", "operator", None)
+    token = users.new_token(services, "api@example.com")
+    api = operator.get(f"/api/issues/{issue_id}", headers={"Authorization": f"Bearer {token}"})
+    (outage,) = api.get_json()["delivery"]["outages"]
+    assert (outage["tries"], outage["ended"], outage["worker"]) == (6, "recovered", "mta-host:4711")
+    assert outage["since"].startswith("2026-11-27T10:00:00") and outage["until"] is not None
 
 
 def test_progress_json(operator: FlaskClient, services: Context) -> None:

@@ -90,6 +90,17 @@ def snapshot(progress: Progress, zone: ZoneInfo) -> dict[str, Any]:
             "free_at": local_time(stalled.free_at, zone),
         },
         "errors": list(progress.errors),
+        "outages": [  # the SMTP server failing everyone, as each worker met it
+            {
+                "since": local_time(note.since, zone),
+                "seconds": None if note.seconds is None else round(note.seconds),
+                "tries": note.tries,
+                "ended": note.ended,
+                "worker": note.worker,
+                "replies": list(note.replies),
+            }
+            for note in progress.outages
+        ],
         "final": progress.status in FINAL,
         "checked": checked_at(progress, zone),
     }

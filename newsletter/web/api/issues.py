@@ -85,6 +85,17 @@ def detail(issue_id: int) -> dict[str, Any]:
             "eta_seconds": progress.eta_seconds,
             "next_retry_at": progress.next_retry_at,
             "errors": list(progress.errors),
+            "outages": [
+                {
+                    "since": note.since,
+                    "until": note.until,
+                    "tries": note.tries,
+                    "ended": note.ended,
+                    "worker": note.worker,
+                    "replies": list(note.replies),
+                }
+                for note in progress.outages
+            ],
         },
     }
 

@@ -147,6 +147,25 @@ class SizeSchema(Schema):
     over_budget = fields.Bool(required=True)
 
 
+class OutageSchema(Schema):
+    since = ZonedDateTime(required=True)
+    until = ZonedDateTime(
+        required=True, allow_none=True, metadata={"description": "null: going on"}
+    )
+    tries = fields.Int(required=True)
+    ended = fields.Str(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "recovered, paused (it lasted NEWSLETTER_SMTP_OUTAGE_PAUSE) or stopped"
+        },
+    )
+    worker = fields.Str(required=True, metadata={"description": "host:pid of the worker"})
+    replies = fields.List(
+        fields.Str(), required=True, metadata={"description": "what the server said"}
+    )
+
+
 class DeliverySchema(Schema):
     counts = fields.Dict(
         keys=fields.Str(), values=fields.Int(), required=True, metadata={"description": "by state"}
@@ -156,6 +175,11 @@ class DeliverySchema(Schema):
     eta_seconds = fields.Float(required=True, allow_none=True)
     next_retry_at = ZonedDateTime(required=True, allow_none=True)
     errors = fields.List(fields.Str(), required=True, metadata={"description": "latest first"})
+    outages = fields.List(
+        fields.Nested(OutageSchema),
+        required=True,
+        metadata={"description": "the SMTP server failing every message, as each worker met it"},
+    )
 
 
 class IssueDetailSchema(IssueSummarySchema):
