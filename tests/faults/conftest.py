@@ -16,7 +16,7 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_factory, upgrade
-from tests.helpers.fault_rig import RESULTS, Rig
+from tests.helpers.fault_rig import RESULTS, Rig, fault_settings
 from tests.helpers.fault_servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
 
 TEMPLATE = "faults_template"
@@ -54,15 +54,8 @@ def rig(postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Rig]:
     smtp = FaultySmtp()
     server = SmtpServer(smtp)
     server.start()
-    settings = Settings(
-        database_url=postgres.url(database),
-        data_dir=tmp_path / "data",
-        secret_key="fault-suite-secret",
-        base_url="https://news.example.org",
-        from_address="Reviews Weekly <digest@reviews.example.com>",
-        broker_url=broker.url,
-        smtp_url=f"smtp://127.0.0.1:{server.port}",
-    )
+    smtp_url = f"smtp://127.0.0.1:{server.port}"
+    settings = fault_settings(postgres.url(database), broker.url, smtp_url, tmp_path)
     engine = make_engine(settings)
     bench = Rig(settings, session_factory(engine), smtp, server, postgres, broker, tmp_path)
     try:

@@ -9,8 +9,6 @@ every reader when it claims them and, while it sends, every second again
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -21,7 +19,6 @@ from newsletter.mail.verp import ReturnPath
 from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
 from newsletter.tokens import Signer, load_secret
 from newsletter.web import create_app
-from tests.helpers.env import ROOT, clean_environ
 from tests.helpers.fault_rig import Rig
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -88,16 +85,7 @@ def test_an_unsubscribe_and_a_hard_bounce_mid_send_stop_the_mail_to_them(rig: Ri
         return_path=return_path.for_delivery(issue_id, ids[bouncing]), email=bouncing
     )
     (maildir / "new" / "1.report").write_text(report.replace("\n", "\r\n"))
-    done = subprocess.run(
-        [sys.executable, "-m", "newsletter", "bounces", "process", str(maildir)],
-        cwd=ROOT,
-        env=clean_environ(**rig.settings.as_environ()),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    rig.newsletter("bounces", "process", str(maildir))
     acted = time.monotonic()
     sent_by_then = rig.smtp.total()
 

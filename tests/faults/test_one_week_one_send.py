@@ -9,8 +9,6 @@ read that it ran. Each beat sends the minute tick to the workers, which run it c
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -18,7 +16,6 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.models import Issue, IssueStatus, WeeklyRun, utcnow
-from tests.helpers.env import ROOT, clean_environ
 from tests.helpers.fault_rig import Rig
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -72,16 +69,7 @@ def test_two_beats_and_a_manual_weekly_make_one_issue_and_one_send(rig: Rig) -> 
         every=0.02,
     )
     started = time.monotonic()
-    manual = subprocess.run(
-        [sys.executable, "-m", "newsletter", "weekly"],
-        cwd=ROOT,
-        env=clean_environ(**rig.settings.as_environ()),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-    assert manual.returncode == 0, manual.stdout + manual.stderr
+    manual = rig.newsletter("weekly")
     rig.wait_for(
         lambda: all(TICK in rig.log(f"beat{n}").read_text() for n in (1, 2)),
         30,
@@ -107,7 +95,7 @@ def test_two_beats_and_a_manual_weekly_make_one_issue_and_one_send(rig: Rig) -> 
         started,
         ended,
         f"{len(issues)} issue, {len(runs)} weekly run; the manual run said: "
-        f"{manual.stdout.strip().splitlines()[-1] if manual.stdout.strip() else '(nothing)'}",
+        f"{manual.strip().splitlines()[-1] if manual.strip() else '(nothing)'}",
     )
     assert len(issues) == 1 and len(runs) == 1
     assert result.lost == 0 and result.duplicates == 0

@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsletter.config import Settings
 from newsletter.db import make_engine, session_factory, upgrade
 from newsletter.models import Delivery, DeliveryState
 from tests.helpers.env import ROOT, clean_environ
-from tests.helpers.fault_rig import Rig
+from tests.helpers.fault_rig import Rig, fault_settings
 from tests.helpers.fault_servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -83,15 +82,8 @@ def test_workers_on_two_other_hosts_share_the_send(
     broker.start()
     server.start()
     postgres.execute("CREATE DATABASE several")
-    settings = Settings(
-        database_url=postgres.url("several"),
-        data_dir=tmp_path / "data",
-        secret_key="fault-suite-secret",
-        base_url="https://news.example.org",
-        from_address="Reviews Weekly <digest@reviews.example.com>",
-        broker_url=broker.url,
-        smtp_url=f"smtp://{here}:{server.port}",
-    )
+    smtp_url = f"smtp://{here}:{server.port}"
+    settings = fault_settings(postgres.url("several"), broker.url, smtp_url, tmp_path)
     engine = make_engine(settings)
     upgrade(engine)
     rig = Rig(settings, session_factory(engine), smtp, server, postgres, broker, tmp_path)

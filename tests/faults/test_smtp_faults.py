@@ -12,33 +12,15 @@ good, or disappears.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 from sqlalchemy import select
 
 from newsletter.models import Delivery, DeliveryState, IssueStatus, Suppression
-from tests.helpers.env import ROOT, clean_environ
 from tests.helpers.fault_rig import Rig
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
-
-
-def newsletter(rig: Rig, *args: str) -> str:
-    """The command line, as an operator runs it, on the rig's settings."""
-    done = subprocess.run(
-        [sys.executable, "-m", "newsletter", *args],
-        cwd=ROOT,
-        env=clean_environ(**rig.settings.as_environ()),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def test_a_server_deferring_everything_for_20_s_delays_the_send_and_loses_nobody(
@@ -55,9 +37,9 @@ def test_a_server_deferring_everything_for_20_s_delays_the_send_and_loses_nobody
     time.sleep(10)
     rig.smtp.rcpt_reply = None
     healed = time.monotonic()
-    during = newsletter(rig, "issue", "status", str(issue_id))
+    during = rig.newsletter("issue", "status", str(issue_id))
     ended = rig.wait_until_sent(issue_id, 120)
-    after = newsletter(rig, "issue", "status", str(issue_id))
+    after = rig.newsletter("issue", "status", str(issue_id))
     result = rig.outcome(
         "3. 421 for 10 s, then 451 for 10 s",
         emails,
@@ -109,17 +91,17 @@ def test_a_server_gone_pauses_the_issue_with_its_reason_and_resume_completes_it(
     gone = time.monotonic()
     rig.wait_for(lambda: rig.status(issue_id) is IssueStatus.PAUSED, 120, "the issue to pause")
     paused = time.monotonic()
-    status = newsletter(rig, "issue", "status", str(issue_id))
+    status = rig.newsletter("issue", "status", str(issue_id))
     assert "paused" in status and "connect" in status.lower(), status
     rig.server.start()
-    newsletter(rig, "issue", "resume", str(issue_id))
+    rig.newsletter("issue", "resume", str(issue_id))
     rig.wait_until_sent(issue_id, 120)
     # A message whose final dot went out as the server vanished has an unknown outcome (the
     # server may have taken it): never resent by itself; the operator chooses to.
     unknown = rig.count(issue_id, DeliveryState.UNKNOWN)
     assert unknown <= 2  # one in flight per worker
     if unknown:
-        newsletter(rig, "issue", "retry-failed", str(issue_id), "--unknown", "--yes")
+        rig.newsletter("issue", "retry-failed", str(issue_id), "--unknown", "--yes")
     ended = rig.wait_until_sent(issue_id, 120)
     result = rig.outcome(
         "5. SMTP server gone, then back",

@@ -68,6 +68,19 @@ class Outcome:
 RESULTS: list[Outcome] = []  # printed at the end of the run (tests/faults/conftest.py)
 
 
+def fault_settings(database_url: str, broker_url: str, smtp_url: str, folder: Path) -> Settings:
+    """The settings every process of a fault test runs with."""
+    return Settings(
+        database_url=database_url,
+        data_dir=folder / "data",
+        secret_key="fault-suite-secret",
+        base_url="https://news.example.org",
+        from_address="Reviews Weekly <digest@reviews.example.com>",
+        broker_url=broker_url,
+        smtp_url=smtp_url,
+    )
+
+
 @dataclass
 class Rig:
     settings: Settings
@@ -99,6 +112,21 @@ class Rig:
             )
         self.started.append(process)
         return process
+
+    def newsletter(self, *args: str, timeout: float = 120) -> str:
+        """The command line, as an operator runs it on another host, on the rig's settings;
+        its output (it must succeed)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "newsletter", *args],
+            cwd=ROOT,
+            env=clean_environ(**self.settings.as_environ()),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
 
     def start_worker(self, name: str) -> None:
         """A Celery worker as in production (``celery -A worker worker``, solo pool), ready."""
