@@ -339,10 +339,10 @@ def classify(sql_text: str, params: dict[str, Any], mark: str) -> Statement | No
             "claim: take the rows",
             "take",
         ),
-        (flat.startswith("UPDATE deliveries SET lease_until"), "lease renewal (lease.py)", "other"),
+        (flat.startswith("UPDATE deliveries SET lease_until"), "lease renewal", "other"),
         (
             flat.startswith("UPDATE issues") and "EXISTS" in flat,
-            "finish check (sender.py)",
+            "finish check",
             "other",
         ),
     )
@@ -707,6 +707,7 @@ class SendRun:
     total_s: float
     floor_rate: float  # msg/s, the faster floor of the run
     load: str
+    others: float  # % of one core used by processes not in the send, during it (send.py's CPU)
 
     @property
     def rate(self) -> float:
@@ -733,13 +734,15 @@ def run_send(args: argparse.Namespace, folder: Path) -> list[SendRun]:
     port = free_port()
     sink = start_sink(port)
     floors: list[float] = []
-    runs: list[tuple[int, float, str]] = []
+    runs: list[tuple[int, float, str, float]] = []
     try:
         for size in (args.small, args.send):
             load = loadavg()
             print(f"ours, {size:,} subscribers, {args.workers} workers (load {load}) ...")
             outcome, message = ours(options, size, sink, port, folder)
-            runs.append((size, outcome.total, load))
+            cpu = outcome.cpu
+            others = cpu["machine"] - cpu["workers"] - cpu["postgres"] - cpu["smtp-sink"]
+            runs.append((size, outcome.total, load, others / outcome.total * 100))
             print(f"floor: {args.floor_messages:,} messages (load {loadavg()}) ...", flush=True)
             floors.append(args.floor_messages / floor(port, message, args.floor_messages))
     finally:
@@ -747,7 +750,7 @@ def run_send(args: argparse.Namespace, folder: Path) -> list[SendRun]:
         sink.wait()
     print(f"  floor runs: {', '.join(f'{f:,.0f}' for f in floors)} msg/s (the faster counts)")
     best = max(floors)
-    return [SendRun(size, total, best, load) for size, total, load in runs]
+    return [SendRun(size, total, best, load, others) for size, total, load, others in runs]
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -856,7 +859,8 @@ def report(
         for r in sends:
             print(
                 f"  {r.size:>9,} subscribers: {r.rate:,.0f} msg/s end to end ({r.total_s:.1f} s), "
-                f"floor {r.floor_rate:,.0f} msg/s, ratio {r.ratio:.2f} (load {r.load})"
+                f"floor {r.floor_rate:,.0f} msg/s, ratio {r.ratio:.2f} (load {r.load}; other "
+                f"processes used {r.others:.0f}% of one core meanwhile)"
             )
     print()
     lines: list[tuple[bool, str]] = []
