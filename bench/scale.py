@@ -2,7 +2,8 @@
 
 Three parts in one run, each on a database of its own, created fresh (dropped first) and
 migrated with the project's Alembic migrations; confirmed subscribers are bulk-loaded with one
-``INSERT ... SELECT`` over ``generate_series`` and the week's issue built, untimed:
+``INSERT ... SELECT`` over ``generate_series``, beside a suppression list a twentieth their
+number (addresses no longer on the list), and the week's issue built, untimed:
 
 1. **Fan-out**, at ``--fanout-small`` (100,000) and ``--subscribers`` (1,000,000): ``send_issue``
    with a ``CeleryDispatcher`` in a child process of its own (so only its memory counts):
@@ -25,10 +26,10 @@ migrated with the project's Alembic migrations; confirmed subscribers are bulk-l
    (``PREPARE`` and ``plan_cache_mode = force_generic_plan``: psycopg prepares a statement
    after five runs and PostgreSQL may then keep a generic plan); with the statistics the send
    left (none at the start), then after ``ANALYZE deliveries``. Every plan is checked: no Seq
-   Scan of ``deliveries`` or ``subscribers``, no Sort of more than a batch of rows, no scan of
-   either yielding more than ten batches of rows. The claim's ``UPDATE`` writes a new version
-   of each of its rows into every index of the table: its time is shown per row. The
-   operator's view of the send (``issue_progress``) is timed at each point.
+   Scan of ``deliveries``, ``subscribers`` or ``suppressions``, no Sort of more than a batch of
+   rows, no scan of one of them yielding more than ten batches of rows. The claim's ``UPDATE``
+   writes a new version of each of its rows into every index of the table: its time is shown
+   per row. The operator's view of the send (``issue_progress``) is timed at each point.
 3. **Send**, ``--small`` (20,000) and ``--send`` (200,000) subscribers into Postfix's smtp-sink
    with ``--workers`` solo Celery workers, and the raw SMTP floor in the same run, both from
    ``bench/send.py`` (``ours`` and ``floor``; the floor after each size, the faster counts).
@@ -155,7 +156,21 @@ def fresh_database(settings: Settings, size: int) -> tuple[Engine, sessionmaker[
         conn.execute(text("ALTER TABLE deliveries SET (autovacuum_enabled = false)"))
     factory = session_factory(engine)
     load_subscribers(factory, size, MASKS)
+    # A list that has lived has a suppression list too, and every claim asks it of each
+    # reader: addresses that are no longer subscribers (unsubscribed and forgotten, bounced
+    # and removed), so that the fan-out's count stays the list's.
+    with engine.begin() as conn:
+        conn.execute(SUPPRESS, {"count": size // 20})
+        conn.execute(text("ANALYZE suppressions"))
     return engine, factory, week_issue(factory, settings)
+
+
+SUPPRESS = text(
+    "INSERT INTO suppressions (email_key, email_hash, reason, created_at) "
+    "SELECT 'gone' || n || '@example.com', "
+    "encode(sha256(convert_to('gone' || n || '@example.com', 'UTF8')), 'hex'), "
+    "'unsubscribed', now() FROM generate_series(1, :count) AS n"
+)
 
 
 # -- 1. fan-out ------------------------------------------------------------------------------
@@ -316,7 +331,8 @@ def classify(sql_text: str, params: dict[str, Any], mark: str) -> Statement | No
     """What a captured statement is, or None when it does not touch ``deliveries``."""
     flat = " ".join(sql_text.split())
     if flat.startswith("SELECT subscribers.id") and "subscribers.id IN" in flat:
-        return Statement("claim: the claimed rows", "find", sql_text, params)
+        label = "claim: who may be mailed" if "EXISTS" in flat else "claim: the claimed rows"
+        return Statement(label, "find", sql_text, params)
     if "deliveries" not in flat:
         return None
     if flat == mark:
@@ -395,13 +411,13 @@ def rows_of(node: dict[str, Any]) -> int:
     return int(node.get("Actual Rows", 0) * node.get("Actual Loops", 0))
 
 
-BIG = ("deliveries", "subscribers")  # the tables that grow with the list
+BIG = ("deliveries", "subscribers", "suppressions")  # the tables that grow with the list
 
 
 def shape_problems(plan: dict[str, Any], batch: int) -> list[str]:
-    """What in a plan grows with the issue: a Seq Scan of deliveries or subscribers, a sort of
-    more than a batch of rows, a scan of either or their indexes yielding more than ten
-    batches of rows."""
+    """What in a plan grows with the list: a Seq Scan of deliveries, subscribers or
+    suppressions, a sort of more than a batch of rows, a scan of one of them or their indexes
+    yielding more than ten batches of rows."""
     found = []
     for node in nodes(plan["Plan"]):
         kind = node["Node Type"]
