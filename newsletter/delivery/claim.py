@@ -17,8 +17,8 @@ last row sent (every fresh row below it was claimed already, bar the rare ones h
 which the claim reads when nothing is left above), and leases that ran out are looked for only
 when nothing else fills the batch. During a busy send those rows go back to the queue through
 :func:`newsletter.delivery.lease.release_stranded` (an idle worker every third of a lease, the
-minute tick), and the next claims take them first. ``bench/scale.py`` checks the plans at a
-million rows, halfway and near the end.
+minute tick), and the next claims take them first. ``bench/scale.py`` checks every plan of a
+claim at a million rows, from the start of a send to its last batch.
 """
 
 from __future__ import annotations
