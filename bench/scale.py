@@ -251,6 +251,9 @@ def measure_fanout(args: argparse.Namespace, size: int, folder: Path) -> Fanout:
     queued = int(broker.llen(QUEUE))
     broker.flushdb()  # no worker will take them
     broker.close()
+    if queued != figures["batches"]:
+        dispatched = figures["batches"]
+        raise RuntimeError(f"{queued:,} batch tasks on the broker, {dispatched:,} dispatched")
     return Fanout(
         size,
         figures["rows_s"],
