@@ -354,6 +354,11 @@ def classify(sql_text: str, params: dict[str, Any], mark: str) -> Statement | No
         (locking and "next_at IS NULL ORDER BY" in flat, "claim: fresh rows", "find"),
         (locking and "lease_until <" in flat, "claim: lapsed leases", "find"),
         (
+            not locking and "next_at IS NULL AND deliveries.id >" in flat,
+            "finish check: rows ahead",
+            "other",
+        ),
+        (
             flat.startswith("UPDATE deliveries SET state") and "claimed_by=" in flat,
             "claim: take the rows",
             "take",
