@@ -87,6 +87,8 @@ def test_every_documented_variable_is_read() -> None:
         ("NEWSLETTER_DKIM_ED25519_SELECTOR", "bad selector!", "expected a DNS label"),
         ("NEWSLETTER_UNSUBSCRIBE_ADDRESS", "unsub+x@example.com", "cannot contain '+'"),
         ("NEWSLETTER_PREFLIGHT", "maybe", "expected block, warn or off"),
+        ("NEWSLETTER_SMTP_OUTAGE_PAUSE", "five minutes", "expected a number"),
+        ("NEWSLETTER_SMTP_OUTAGE_PAUSE", "0", "greater than zero"),
     ],
 )
 def test_bad_values_name_the_variable_and_reason(variable: str, value: str, reason: str) -> None:

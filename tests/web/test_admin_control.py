@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +19,7 @@ from newsletter.config import Settings
 from newsletter.db import transaction
 from newsletter.delivery.fanout import start_send
 from newsletter.delivery.outage import Outage, record
+from newsletter.delivery.progress import Progress
 from newsletter.models import Delivery, DeliveryState
 from newsletter.services import Context, issues, users
 from tests.helpers.factories import NOW, issue_with, review
@@ -349,3 +351,34 @@ def test_reschedule_refused_names_the_field_and_changes_nothing(
     row = issues.show(services, issue_id).row
     assert row.status == "scheduled" and row.send_at is not None
     assert abs(row.send_at.replace(tzinfo=UTC) - later) < timedelta(seconds=1)
+
+
+def test_a_slow_look_makes_the_stream_wait_ten_looks(
+    services: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look that takes 0.05 s (a million-row send takes 0.15-0.25 s) is followed by a wait
+    of at least 0.5 s, whatever the configured interval: watching stays under a tenth of a
+    core."""
+    from newsletter.web.admin import live
+
+    issue_id = in_flight(services.factory, services.settings)
+    real = issues.status
+
+    def slow(ctx: Context, wanted: int) -> Progress:
+        progress = real(ctx, wanted)
+        clock["now"] += 0.05  # the look's own time
+        return progress
+
+    clock = {"now": 0.0}
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(live, "issues", SimpleNamespace(status=slow))
+    # the stream's own clock only (patching the time module would reach every library)
+    monkeypatch.setattr(live, "time", SimpleNamespace(monotonic=lambda: clock["now"], sleep=sleep))
+    list(live.stream(services, issue_id, seconds=3.0, interval=0.1))
+    assert waits and all(wait >= 0.5 - 1e-9 for wait in waits)
+    assert len(waits) <= 6  # 3 s of stream, a look and its wait at least 0.55 s each
