@@ -100,9 +100,12 @@ class Watch:
         return len(self.streak) >= STREAK
 
     def answered(self, issue_id: int) -> None:
-        """The server took or refused a message: no streak, and any outage is over."""
-        self.streak = []
-        self.end(issue_id, "recovered")
+        """The server took or refused a message: no streak, and any outage is over. Called
+        for every message: nothing is allocated or written unless there was a streak."""
+        if self.streak:
+            self.streak = []
+        if self.current is not None:
+            self.end(issue_id, "recovered")
 
     def ride_out(self, issue_id: int, reply: str) -> GiveUp | None:
         """Count a failed try of the message in hand and wait before the next. Returns None

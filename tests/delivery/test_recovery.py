@@ -34,6 +34,7 @@ from newsletter.jobs.celery_app import create_celery
 from newsletter.models import Delivery, DeliveryState, Issue, IssueStatus, Subscriber
 from tests.helpers.env import free_port
 from tests.helpers.factories import NOW, delivery_counts, issue_with, review
+from tests.helpers.fault_servers import PrivateRedis
 from tests.helpers.smtp import Recorder
 from tests.helpers.workers import start_worker, stop, tails, wait_ready
 
@@ -58,25 +59,10 @@ class Counting(Recorder):
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[str]:
     """A Redis server of this test's own (other tests flush the shared one)."""
-    port = free_port()
-    options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), *options],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from newsletter.models import (
 from tests.helpers.env import ROOT, clean_environ
 from tests.helpers.factories import NOW, review
 from tests.helpers.fault_servers import FaultySmtp, PrivatePostgres, PrivateRedis, SmtpServer
-from tests.helpers.workers import tails
+from tests.helpers.workers import tails, worker_command
 
 RECIPIENTS = 5000
 
@@ -131,9 +131,7 @@ class Rig:
     def start_worker(self, name: str) -> None:
         """A Celery worker as in production (``celery -A worker worker``, solo pool), ready."""
         before = self.log(name).read_text().count(" ready.") if self.log(name).exists() else 0
-        command = ["celery", "-A", "worker", "worker", "--loglevel=INFO", "-Q", "newsletter"]
-        command += ["-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
-        self.workers[name] = process = self.spawn(name, *command)
+        self.workers[name] = process = self.spawn(name, *worker_command(name))
         deadline = time.monotonic() + 60
         while self.log(name).read_text().count(" ready.") <= before:
             if process.poll() is not None or time.monotonic() > deadline:

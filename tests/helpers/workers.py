@@ -11,11 +11,24 @@ from newsletter.config import Settings
 from tests.helpers.env import ROOT, clean_environ
 
 
+def worker_command(name: str) -> list[str]:
+    """``celery -A worker worker`` as production runs it (solo pool, the newsletter queue),
+    named ``name@host``; to run with ``python -m`` from the repository."""
+    command = ["celery", "-A", "worker", "worker", "--pool=solo", "--loglevel=INFO"]
+    return [
+        *command,
+        "-Q",
+        "newsletter",
+        "-n",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
 def start_worker(settings: Settings, name: str, log: Path) -> subprocess.Popen[bytes]:
     """One solo worker on ``settings``' broker, its output in ``log``."""
-    command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo"]
-    command += ["--loglevel=INFO", "-Q", "newsletter", "-n", f"{name}@%h"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    command = [sys.executable, "-m", *worker_command(name), "--without-heartbeat"]
     with log.open("w") as out:
         return subprocess.Popen(
             command,
